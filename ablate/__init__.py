@@ -1,0 +1,6 @@
+"""ablate: hyperparameter and ablation sweeps for CNN image classifiers."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

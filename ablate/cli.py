@@ -1,0 +1,119 @@
+"""The `ablate` command: thin typer commands, each calling one function of `ablate.api`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ablate.errors import AblateError
+
+app = typer.Typer(
+    help="Hyperparameter and ablation sweeps for CNN image classifiers, with Parquet results.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True)
+out = Console()
+_state = {"debug": False}
+
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a config key: --set epochs=2 --set fusion.pcb_channels=32")]
+DataOpt = Annotated[Optional[str], typer.Option("--data", help="'synthetic', a class-per-folder tree or a manifest CSV (sets data.path)")]
+ResultsOpt = Annotated[Optional[Path], typer.Option("--results", help="Results folder (default: results/<sweep name>)")]
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors")] = False) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def trial(
+    config: Annotated[str, typer.Argument(help="A sweep name (see `ablate list`) or a YAML file")],
+    set_: SetOpt = None,
+    data: DataOpt = None,
+    results: ResultsOpt = None,
+) -> None:
+    """Train one configuration here (one GPU or the CPU) and write its Parquet rows."""
+    from ablate import api
+
+    outcomes = api.run_trials(config, overrides=set_, data=data, results=results, console=console)
+    for o in outcomes:
+        row = o.trial_row
+        console.print(
+            f"[bold]{o.trial_id}[/]: {row['status']} best epoch {row['best_epoch']} "
+            f"val acc {row['val_acc']:.4f} test acc {row['test_acc']:.4f} ({row['wall_s']:.1f}s)"
+        )
+    folder = results or api.default_results_dir(api.load_with_data(config, set_, data))
+    console.print(f"results: {folder}  (ablate.results.load({str(folder)!r}))")
+    failed = [o for o in outcomes if o.status != "ok"]
+    if failed:
+        raise AblateError(f"trial {failed[0].trial_id} failed: {failed[0].reason}")
+
+
+@app.command("list")
+def list_() -> None:
+    """The experiments in search_spaces/ with a one-line description."""
+    from ablate import api
+
+    table = Table("sweep", "description")
+    for s in api.list_sweeps():
+        table.add_row(s["name"], s["description"])
+    out.print(table)
+
+
+@app.command()
+def backbones() -> None:
+    """The registered backbones and their default taps for the modification."""
+    from ablate.models.registry import get_spec, list_backbones
+
+    table = Table("backbone", "default taps", "candidate taps")
+    for name in list_backbones():
+        spec = get_spec(name)
+        table.add_row(name, ", ".join(spec.default_taps), ", ".join(spec.candidate_taps))
+    out.print(table)
+
+
+def _mount_optional() -> None:
+    """Sub-commands that live in their own modules."""
+    try:
+        from ablate.cli_data import data_app
+    except ImportError:
+        return
+    app.add_typer(data_app, name="data", help="Datasets: synthetic, cache, build, audit")
+
+
+_mount_optional()
+
+
+def main() -> None:
+    """Console entry point: one-line errors, non-zero exit, tracebacks with --debug."""
+    import click
+
+    try:
+        app(standalone_mode=False)
+    except AblateError as e:
+        if _state["debug"]:
+            console.print_exception()
+        console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        console.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""`run_trial`: one configuration trained end to end, the same code locally and under Ray Train.
+
+The loop knows nothing about Ray: a `Reporter` is told about each epoch (with a function that
+returns the checkpoint state, called only if the reporter wants a checkpoint), and the result
+rows come back in a `TrialOutcome` for the caller to write.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+import ablate
+from ablate.config import TrialConfig, config_hash, flatten
+from ablate.data import PreparedData, normalize_batch, prepare_data
+from ablate.engine.batches import TensorBatches
+from ablate.engine.loop import StepContext, evaluate, train_one_epoch
+from ablate.engine.metrics import confusion_matrix, per_class_metrics
+from ablate.engine.phases import make_optimizer, phase_lr
+from ablate.engine.runtime import Runtime, local_runtime, seed_everything
+from ablate.errors import TrialFailed
+from ablate.models import build_model, model_size
+
+__all__ = ["Reporter", "TrialOutcome", "run_trial", "unwrap"]
+
+State = dict[str, Any]
+
+
+class Reporter(Protocol):
+    """Told about a trial's progress; the local CLI prints, the Ray adapter reports to Tune."""
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        """Static facts of the trial (params, dataset sizes, ...), once, before epoch 1."""
+
+    def on_epoch(self, row: dict[str, Any], state: Callable[[], State]) -> None:
+        """One finished epoch: its `epochs` row and a function returning the checkpoint state."""
+
+
+class NullReporter:
+    def on_start(self, info: dict[str, Any]) -> None:
+        pass
+
+    def on_epoch(self, row: dict[str, Any], state: Callable[[], State]) -> None:
+        pass
+
+
+@dataclass
+class TrialOutcome:
+    """What a trial produced: its status and the rows of each results table."""
+
+    trial_id: str
+    status: str  # ok | failed
+    reason: str = ""
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def trial_row(self) -> dict[str, Any]:
+        return self.tables["trials"][0]
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module under a DDP / DataParallel wrapper."""
+    return getattr(model, "module", model)
+
+
+@functools.lru_cache(maxsize=1)
+def git_sha() -> str:
+    """The commit of the ablate checkout, or '' when it is not a git checkout."""
+    root = Path(ablate.__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return ""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def run_trial(
+    cfg: TrialConfig,
+    *,
+    data: PreparedData | None = None,
+    runtime: Runtime | None = None,
+    reporter: Reporter | None = None,
+    resume: State | None = None,
+    tb_dir: str | Path | None = None,
+    trial_id: str | None = None,
+    extra_columns: dict[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TrialOutcome:
+    """Train `cfg` and evaluate its best epoch on the test set.
+
+    Args:
+        cfg: the resolved trial config (one seed).
+        data: prepared splits; built from ``cfg.data`` when None.
+        runtime: device / rank / DDP wrapping; the local device when None.
+        reporter: told about every epoch (checkpointing happens there).
+        resume: a checkpoint state from an earlier run of this trial.
+        tb_dir: TensorBoard log folder (rank 0 writes there).
+        trial_id: row id; ``cfg.trial_id()`` when None.
+        extra_columns: added to the trials row (sweep name, searched values, ...).
+        progress: one-line progress messages (data preparation).
+
+    Returns:
+        The outcome; a NaN/inf loss gives status ``failed`` with the reason, not an exception.
+    """
+    runtime = runtime or local_runtime(cfg.device)
+    reporter = reporter or NullReporter()
+    tid = trial_id or cfg.trial_id()
+    t0 = time.perf_counter() - (resume or {}).get("elapsed", 0.0)
+    seed_everything(cfg.seed)
+    data = data or prepare_data(cfg.data, cfg.input_size, progress=progress)
+    k = len(data.class_names)
+    net = build_model(cfg, k)
+    params, fp32_mb = model_size(net)
+    on_cuda = runtime.device.type == "cuda"
+    if on_cuda and cfg.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    model = runtime.wrap_model(net)
+    ctx = StepContext(
+        device=runtime.device,
+        preprocess=functools.partial(normalize_batch, kind=cfg.data.normalize),
+        amp=cfg.amp and on_cuda,
+        channels_last=cfg.channels_last and on_cuda,
+        aux_weight=cfg.aux_weight,
+        check_every=25 if on_cuda else 1,
+        hflip=cfg.data.hflip,
+    )
+    ws, rank = runtime.world_size, runtime.rank
+    train = TensorBatches(
+        data.train.images, data.train.labels, cfg.batch_size, shuffle=True, seed=cfg.seed,
+        rank=rank, world_size=ws, drop_last=len(data.train.labels) > cfg.batch_size * ws, pin=on_cuda,
+    )
+    eval_bs = cfg.eval_batch_size or cfg.batch_size
+    val = TensorBatches(data.val.images, data.val.labels, eval_bs, pin=on_cuda)
+    info = {
+        "params": params, "fp32_mb": fp32_mb, "num_classes": k, "class_names": json.dumps(data.class_names),
+        "n_train": len(data.train.labels), "n_val": len(data.val.labels), "n_test": len(data.test.labels),
+        "dataset_hash": data.dataset_hash, "data_source": data.source_desc,
+        "skipped_images": json.dumps(data.skipped), "device": str(runtime.device), "world_size": ws,
+    }
+    reporter.on_start(info)
+    tb = _tensorboard(tb_dir) if runtime.is_main else None
+
+    plan = cfg.phase_plan()
+    history: list[dict[str, Any]] = list((resume or {}).get("history", []))
+    start = len(history)
+    best = {"epoch": -1, "val_acc": -1.0, "val_loss": float("nan"), "state": None}
+    if resume and resume.get("best_state") is not None:
+        best = {"epoch": resume["best_epoch"], "val_acc": resume["best_val_acc"],
+                "val_loss": resume["best_val_loss"], "state": resume["best_state"]}
+        unwrap(model).load_state_dict(resume["model"])
+    optimizer, phase_idx = None, -1
+    scaler = torch.amp.GradScaler("cuda") if ctx.amp and not torch.cuda.is_bf16_supported() else None
+    status, reason = "ok", ""
+    try:
+        for e in range(start, len(plan)):
+            if plan[e] != phase_idx:
+                phase_idx = plan[e]
+                optimizer = make_optimizer(cfg.phases[phase_idx], model.parameters())
+                if resume and e == start and resume.get("phase") == phase_idx and resume.get("optimizer"):
+                    optimizer.load_state_dict(resume["optimizer"])
+            phase = cfg.phases[phase_idx]
+            first = plan.index(phase_idx)
+            n_in_phase = plan.count(phase_idx)
+            for g in optimizer.param_groups:
+                g["lr"] = phase_lr(phase, e - first, n_in_phase)
+            train.set_epoch(e)
+            tr = train_one_epoch(model, train, optimizer, ctx, scaler)
+            ev = evaluate(model, val, ctx)
+            row = {
+                "trial_id": tid, "epoch": e + 1, "phase": phase_idx, "optimizer": phase.optimizer,
+                "lr": optimizer.param_groups[0]["lr"], "train_loss": tr["loss"], "train_acc": tr["acc"],
+                "val_loss": ev["loss"], "val_acc": ev["acc"],
+                "images_per_s": tr["images_per_s"] * ws, "epoch_s": tr["seconds"],
+            }
+            history.append(row)
+            if ev["acc"] > best["val_acc"]:
+                best = {"epoch": e + 1, "val_acc": ev["acc"], "val_loss": ev["loss"],
+                        "state": {n: t.detach().clone() for n, t in unwrap(model).state_dict().items()}}
+            if tb is not None:
+                for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_s"):
+                    tb.add_scalar(key.replace("_", "/", 1) if "_" in key else key, row[key], e + 1)
+                tb.flush()
+            state_fn = functools.partial(
+                _state, model, optimizer, phase_idx, best, history, time.perf_counter() - t0
+            )
+            reporter.on_epoch(row, state_fn)
+            if cfg.stop_at_val_acc is not None and ev["acc"] >= cfg.stop_at_val_acc:
+                break
+    except TrialFailed as err:
+        status, reason = "failed", str(err)
+    finally:
+        if tb is not None:
+            tb.close()
+
+    tables = _final_tables(cfg, tid, model, data, ctx, best, history, status, reason, info, eval_bs, on_cuda)
+    row = tables["trials"][0]
+    row["wall_s"] = time.perf_counter() - t0
+    row.update(extra_columns or {})
+    return TrialOutcome(tid, status, reason, tables)
+
+
+def _state(model, optimizer, phase_idx, best, history, elapsed) -> State:  # noqa: ANN001
+    """The checkpoint: model, optimizer, best weights so far and the epoch history."""
+    return {
+        "model": {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "phase": phase_idx,
+        "best_epoch": best["epoch"],
+        "best_val_acc": best["val_acc"],
+        "best_val_loss": best["val_loss"],
+        "best_state": None if best["state"] is None else {k: v.cpu() for k, v in best["state"].items()},
+        "history": list(history),
+        "elapsed": elapsed,
+    }
+
+
+def _tensorboard(tb_dir: str | Path | None):  # noqa: ANN202
+    if tb_dir is None:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(tb_dir))
+
+
+def _final_tables(cfg, tid, model, data, ctx, best, history, status, reason, info, eval_bs, on_cuda):  # noqa: ANN001, ANN202, PLR0913
+    """Evaluate the best weights on val and test and assemble every table's rows."""
+    names = data.class_names
+    k = len(names)
+    tables: dict[str, list[dict[str, Any]]] = {"epochs": history, "class_metrics": [], "confusion": [], "predictions": []}
+    test_acc = test_loss = float("nan")
+    if status == "ok" and best["state"] is not None:
+        unwrap(model).load_state_dict(best["state"])
+        splits = {"val": data.val, "test": data.test}
+        for split, part in splits.items():
+            ev = evaluate(model, TensorBatches(part.images, part.labels, eval_bs, pin=on_cuda), ctx)
+            cm = confusion_matrix(ev["y_true"], ev["y_pred"], k)
+            for i, m in enumerate(per_class_metrics(cm)):
+                tables["class_metrics"].append({"trial_id": tid, "split": split, "class_index": i, "class_name": names[i], **m})
+            for i in range(k):
+                for j in range(k):
+                    tables["confusion"].append({"trial_id": tid, "split": split, "true_index": i, "true_class": names[i],
+                                                "pred_index": j, "pred_class": names[j], "count": int(cm[i, j])})
+            if split == "test":
+                test_acc, test_loss = ev["acc"], ev["loss"]
+                for s, y, p in zip(part.samples, ev["y_true"].tolist(), ev["y_pred"].tolist(), strict=True):
+                    tables["predictions"].append({"trial_id": tid, "split": split, "image": s.path,
+                                                  "label": y, "pred": p, "correct": y == p})
+    elif status == "ok":
+        status, reason = "failed", "no epoch finished"
+    speeds = [r["images_per_s"] for r in history]
+    trial = {
+        "trial_id": tid, "sweep": "", "name": cfg.name, "seed": cfg.seed, "config_hash": config_hash(cfg),
+        "config_json": json.dumps(cfg.resolved_dump()), "status": status, "reason": reason,
+        "backbone": cfg.backbone, "variant": cfg.variant, "scenario": cfg.data.scenario,
+        "epochs_run": len(history), "best_epoch": best["epoch"], "val_acc": best["val_acc"] if best["epoch"] >= 0 else float("nan"),
+        "val_loss": best["val_loss"], "test_acc": test_acc, "test_loss": test_loss,
+        "wall_s": 0.0, "train_images_per_s": sum(speeds) / len(speeds) if speeds else float("nan"),
+        "ablate_version": ablate.__version__, "torch_version": torch.__version__, "git_sha": git_sha(),
+        "finished_at": datetime.now(timezone.utc).replace(microsecond=0),
+        **info, **flatten(cfg),
+    }
+    tables["trials"] = [trial]
+    return tables

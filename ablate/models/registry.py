@@ -1,0 +1,275 @@
+"""The backbone registry: the paper's six torchvision models, their metadata as data.
+
+Each backbone is a thin builder over ``torchvision.models.get_model`` registered with
+``@register_backbone``. Metadata (default taps for the modification, candidate taps for
+fusion-placement search, minimum input size) is data on the `BackboneSpec`.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torchvision
+from torch import nn
+
+from ablate.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    from ablate.config import TrialConfig
+
+__all__ = [
+    "BackboneSpec",
+    "build_backbone",
+    "build_model",
+    "get_spec",
+    "graph_node_names",
+    "list_backbones",
+    "model_size",
+    "register_backbone",
+    "validate_model_config",
+    "validate_taps",
+]
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What ablate knows about one backbone."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    default_taps: tuple[str, ...]  # the paper's 5 taps (method.md), for the modified variant
+    candidate_taps: tuple[str, ...]  # stage ends a fusion-placement search chooses from
+    min_input: int = 32
+    classifier: str = "classifier"  # attribute holding the original head
+
+
+_REGISTRY: dict[str, BackboneSpec] = {}
+
+
+def register_backbone(
+    name: str,
+    *,
+    default_taps: tuple[str, ...],
+    candidate_taps: tuple[str, ...] | None = None,
+    min_input: int = 32,
+    classifier: str = "classifier",
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register a builder ``fn(num_classes, pretrained, aux) -> nn.Module``; duplicates raise."""
+
+    def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY:
+            raise ValueError(f"backbone {name!r} is already registered")
+        _REGISTRY[name] = BackboneSpec(
+            name, fn, default_taps, candidate_taps or default_taps, min_input, classifier
+        )
+        return fn
+
+    return deco
+
+
+def list_backbones() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_spec(name: str) -> BackboneSpec:
+    if name not in _REGISTRY:
+        import difflib
+
+        hint = difflib.get_close_matches(name, list(_REGISTRY), n=1)
+        did = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise ModelError(f"unknown backbone {name!r}{did}; choose one of: {', '.join(list_backbones())}")
+    return _REGISTRY[name]
+
+
+def _tv(name: str, num_classes: int, pretrained: bool, **kw: Any) -> nn.Module:
+    """torchvision model with `num_classes` outputs; ImageNet weights get a fresh head."""
+    if not pretrained:
+        return torchvision.models.get_model(name, weights=None, num_classes=num_classes, **kw)
+    weights = torchvision.models.get_model_weights(name).DEFAULT
+    model = torchvision.models.get_model(name, weights=weights, **kw)
+    _replace_head(name, model, num_classes)
+    return model
+
+
+def _replace_head(name: str, model: nn.Module, k: int) -> None:
+    if name == "squeezenet1_0":
+        model.classifier[1] = nn.Conv2d(512, k, kernel_size=1)
+        model.num_classes = k
+    elif hasattr(model, "fc"):
+        model.fc = nn.Linear(model.fc.in_features, k)
+        if getattr(model, "AuxLogits", None) is not None:
+            model.AuxLogits.fc = nn.Linear(model.AuxLogits.fc.in_features, k)
+    else:
+        last = model.classifier[-1]
+        model.classifier[-1] = nn.Linear(last.in_features, k)
+
+
+@register_backbone(
+    "mobilenet_v3_small",
+    default_taps=("features.0", "features.1", "features.2", "features.3", "features.12"),
+    candidate_taps=tuple(f"features.{i}" for i in range(13)),
+)
+def _mobilenet_v3_small(num_classes: int, pretrained: bool, aux: bool) -> nn.Module:
+    return _tv("mobilenet_v3_small", num_classes, pretrained)
+
+
+@register_backbone(
+    "resnet18",
+    default_taps=("maxpool", "layer1", "layer2", "layer3", "layer4"),
+    candidate_taps=("relu", "maxpool", "layer1", "layer2", "layer3", "layer4"),
+    classifier="fc",
+)
+def _resnet18(num_classes: int, pretrained: bool, aux: bool) -> nn.Module:
+    return _tv("resnet18", num_classes, pretrained)
+
+
+@register_backbone(
+    "vgg16",
+    default_taps=("features.4", "features.9", "features.16", "features.23", "features.30"),
+)
+def _vgg16(num_classes: int, pretrained: bool, aux: bool) -> nn.Module:
+    return _tv("vgg16", num_classes, pretrained)
+
+
+@register_backbone(
+    "densenet121",
+    default_taps=(
+        "features.pool0",
+        "features.transition1",
+        "features.transition2",
+        "features.transition3",
+        "features.norm5",
+    ),
+)
+def _densenet121(num_classes: int, pretrained: bool, aux: bool) -> nn.Module:
+    return _tv("densenet121", num_classes, pretrained)
+
+
+@register_backbone(
+    "squeezenet1_0",
+    default_taps=("features.2", "features.6", "features.11", "features.12"),
+    candidate_taps=("features.2", "features.5", "features.6", "features.10", "features.11", "features.12"),
+)
+def _squeezenet1_0(num_classes: int, pretrained: bool, aux: bool) -> nn.Module:
+    return _tv("squeezenet1_0", num_classes, pretrained)
+
+
+@register_backbone(
+    "inception_v3",
+    default_taps=("maxpool1", "maxpool2", "Mixed_5d", "Mixed_6e", "Mixed_7c"),
+    candidate_taps=("maxpool1", "maxpool2", "Mixed_5b", "Mixed_5d", "Mixed_6a", "Mixed_6e", "Mixed_7c"),
+    min_input=75,
+    classifier="fc",
+)
+def _inception_v3(num_classes: int, pretrained: bool, aux: bool) -> nn.Module:
+    kw: dict[str, Any] = {"aux_logits": aux, "init_weights": True}
+    if pretrained:  # the ImageNet weights come with the aux head; drop it afterwards if unwanted
+        model = _tv("inception_v3", num_classes, True, aux_logits=True, init_weights=False)
+        if not aux:
+            model.aux_logits, model.AuxLogits = False, None
+        return model
+    return _tv("inception_v3", num_classes, False, **kw)
+
+
+# Inception's auxiliary head pools Mixed_6e (5x5, stride 3) then convolves 5x5: it needs
+# Mixed_6e of at least 17x17, i.e. an input of about 299 px (smaller inputs train without it).
+INCEPTION_AUX_MIN_INPUT = 299
+
+
+def build_backbone(name: str, num_classes: int, pretrained: bool = False, aux: bool = False) -> nn.Module:
+    """The original torchvision model with `num_classes` outputs."""
+    return get_spec(name).builder(num_classes, pretrained, aux)
+
+
+@functools.lru_cache(maxsize=None)
+def graph_node_names(name: str) -> tuple[str, ...]:
+    """All traceable node names of a backbone (eval-mode graph), cached per backbone."""
+    from torchvision.models.feature_extraction import get_graph_node_names
+
+    model = build_backbone(name, num_classes=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, eval_nodes = get_graph_node_names(model)
+    return tuple(eval_nodes)
+
+
+def validate_taps(backbone: str, taps: list[str] | tuple[str, ...]) -> None:
+    """Each tap must be a graph node or a module whose last node is one (``layer3``)."""
+    spec = get_spec(backbone)
+    nodes = graph_node_names(backbone)
+    node_set = set(nodes)
+    if not taps:
+        raise ConfigError(f"fusion.taps is empty; use at least one of {', '.join(spec.candidate_taps)}")
+    if len(set(taps)) != len(taps):
+        raise ConfigError(f"fusion.taps has duplicates: {list(taps)}")
+    for tap in taps:
+        if tap in ("x", "") or (tap not in node_set and not any(n.startswith(tap + ".") for n in nodes)):
+            raise ConfigError(
+                f"unknown tap {tap!r} for {backbone}; candidates: {', '.join(spec.candidate_taps)} "
+                f"(any node of torchvision get_graph_node_names works)"
+            )
+
+
+def validate_model_config(cfg: TrialConfig) -> None:
+    """Checks a trial config against the registry: backbone, taps, input size, weights file."""
+    try:
+        spec = get_spec(cfg.backbone)
+    except ModelError as e:
+        raise ValueError(str(e)) from None
+    if cfg.input_size < spec.min_input:
+        raise ValueError(f"input_size {cfg.input_size} is too small for {cfg.backbone} (min {spec.min_input})")
+    if cfg.variant == "modified":
+        try:
+            validate_taps(cfg.backbone, cfg.fusion.taps or spec.default_taps)
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
+    if cfg.weights_path is not None and not Path(cfg.weights_path).is_file():
+        raise ValueError(f"weights_path {cfg.weights_path} does not exist; give a state-dict file saved with torch.save")
+
+
+def build_model(cfg: TrialConfig, num_classes: int) -> nn.Module:
+    """The model a trial trains: the original backbone or its modified (fused) variant."""
+    from ablate.models.fusion import FusedModel
+
+    spec = get_spec(cfg.backbone)
+    aux = cfg.backbone == "inception_v3" and cfg.variant == "original" and cfg.aux_weight > 0
+    aux = aux and cfg.input_size >= INCEPTION_AUX_MIN_INPUT
+    backbone = build_backbone(cfg.backbone, num_classes, cfg.pretrained == "imagenet", aux)
+    if cfg.variant == "modified":
+        f = cfg.fusion
+        model: nn.Module = FusedModel(
+            backbone, cfg.resolved_taps(), num_classes, f.pcb_channels, f.gate, f.dropout,
+            probe_size=max(cfg.input_size if cfg.input_size <= 128 else 64, spec.min_input),
+            xavier=f.init == "xavier",
+        )
+    else:
+        model = backbone
+    if cfg.weights_path:
+        _load_weights(model, cfg.weights_path)
+    return model
+
+
+def _load_weights(model: nn.Module, path: str) -> None:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+        raise ModelError(f"cannot load weights_path {path}: {e}") from e
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0:2]
+        raise ModelError(f"weights_path {path} does not match the model: {' '.join(first)}") from e
+
+
+def model_size(model: nn.Module) -> tuple[int, float]:
+    """(parameter count, fp32 size in MB = 4 bytes per parameter / 1e6) - the paper's unit."""
+    n = sum(p.numel() for p in model.parameters())
+    return n, n * 4 / 1e6

@@ -1,0 +1,80 @@
+"""Local trial mode: one configuration in this process, on one GPU or the CPU."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ablate.config import TrialConfig
+from ablate.engine.trainer import TrialOutcome, run_trial
+from ablate.results import write_trial
+
+__all__ = ["ConsoleReporter", "run_local_trial"]
+
+
+class ConsoleReporter:
+    """Prints one line per epoch: phase, losses, accuracies, throughput."""
+
+    def __init__(self, console: Console, epochs: int, label: str = "") -> None:
+        self.console, self.epochs, self.label = console, epochs, label
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        self.console.print(
+            f"[bold]{self.label}[/] {info['n_train']} train / {info['n_val']} val / {info['n_test']} test images, "
+            f"{info['num_classes']} classes, {info['params'] / 1e6:.2f} M params ({info['fp32_mb']:.1f} MB), "
+            f"device {info['device']}"
+        )
+
+    def on_epoch(self, row: dict[str, Any], state: Callable[[], dict]) -> None:
+        self.console.print(
+            f"  epoch {row['epoch']:>3}/{self.epochs} {row['optimizer']:<5} lr {row['lr']:.1e} | "
+            f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} | "
+            f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.3f} | "
+            f"{row['images_per_s']:,.0f} img/s {row['epoch_s']:.1f}s"
+        )
+
+
+def run_local_trial(
+    cfg: TrialConfig,
+    results_dir: str | Path,
+    *,
+    sweep: str = "",
+    console: Console | None = None,
+    extra_columns: dict[str, Any] | None = None,
+) -> TrialOutcome:
+    """Train `cfg` here and write its rows to `results_dir` (exactly once per trial id).
+
+    TensorBoard scalars go to ``results_dir/tensorboard/<trial_id>``. If the trial raises
+    (a bug or bad input found late), its TensorBoard folder is removed and nothing is written.
+    """
+    console = console or Console(stderr=True)
+    results_dir = Path(results_dir)
+    tid = cfg.trial_id()
+    tb_dir = results_dir / "tensorboard" / tid
+    reporter = ConsoleReporter(console, cfg.epochs, label=tid)
+    try:
+        outcome = run_trial(
+            cfg,
+            reporter=reporter,
+            tb_dir=tb_dir,
+            extra_columns={"sweep": sweep, **(extra_columns or {})},
+            progress=lambda msg: console.print(f"[dim]{msg}[/]"),
+        )
+    except BaseException:
+        shutil.rmtree(tb_dir, ignore_errors=True)
+        _remove_if_empty(results_dir / "tensorboard")
+        _remove_if_empty(results_dir)
+        raise
+    write_trial(results_dir, outcome.trial_id, outcome.tables)
+    return outcome
+
+
+def _remove_if_empty(d: Path) -> None:
+    try:
+        d.rmdir()
+    except OSError:
+        pass

@@ -1,0 +1,128 @@
+"""Contract tests over the whole registry: every backbone x variant builds, trains a step and
+has the parameter count that torchvision's model implies."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from ablate.config import TrialConfig
+from ablate.errors import ConfigError, ModelError
+from ablate.models import FusedModel, build_model, get_spec, list_backbones, model_size, validate_taps
+
+K = 5
+
+
+def _size(backbone: str) -> int:
+    return get_spec(backbone).min_input if backbone == "inception_v3" else 32
+
+
+def _torchvision_count(name: str) -> int:
+    kw = {"aux_logits": False, "init_weights": False} if name == "inception_v3" else {}
+    return sum(p.numel() for p in torchvision.models.get_model(name, num_classes=K, **kw).parameters())
+
+
+def _head_count(name: str) -> int:
+    spec = get_spec(name)
+    kw = {"aux_logits": False, "init_weights": False} if name == "inception_v3" else {}
+    m = torchvision.models.get_model(name, num_classes=K, **kw)
+    return sum(p.numel() for p in getattr(m, spec.classifier).parameters())
+
+
+def test_registry_has_the_papers_six_backbones():
+    assert list_backbones() == sorted(
+        ["vgg16", "inception_v3", "resnet18", "densenet121", "squeezenet1_0", "mobilenet_v3_small"]
+    )
+
+
+@pytest.mark.parametrize("backbone", list_backbones())
+@pytest.mark.parametrize("variant", ["original", "modified"])
+def test_builds_runs_forward_backward(backbone: str, variant: str):
+    size = _size(backbone)
+    model = build_model(TrialConfig(backbone=backbone, variant=variant, input_size=size), K)
+    model.train()
+    x = torch.rand(2, 3, size, size) * 255
+    out = model(x)
+    logits = out[0] if isinstance(out, tuple) else out
+    assert logits.shape == (2, K)
+    nn.functional.cross_entropy(logits, torch.tensor([0, 1])).backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None for g in grads), "every parameter should receive a gradient"
+    assert all(torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("backbone", list_backbones())
+def test_original_parameter_count_matches_torchvision(backbone: str):
+    model = build_model(TrialConfig(backbone=backbone, variant="original", input_size=_size(backbone)), K)
+    n, mb = model_size(model)
+    assert n == _torchvision_count(backbone)
+    assert mb == pytest.approx(n * 4 / 1e6)
+
+
+@pytest.mark.parametrize("backbone", list_backbones())
+@pytest.mark.parametrize("gate", ["dynamic", "static", "uniform"])
+def test_modified_parameter_count(backbone: str, gate: str):
+    cfg = TrialConfig(backbone=backbone, variant="modified", input_size=_size(backbone))
+    cfg.fusion.gate = gate
+    model = build_model(cfg, K)
+    assert isinstance(model, FusedModel)
+    p = cfg.fusion.pcb_channels
+    t = len(get_spec(backbone).default_taps)
+    channels = [pcb.conv.in_channels for pcb in model.pcbs]
+    pcbs = sum(c * p + 2 * p for c in channels)  # conv (no bias) + BN weight and bias
+    gates = {"dynamic": 3 * t + 2 * t, "static": t, "uniform": 0}[gate]
+    head = p * K + K
+    # default taps end at the last feature stage: the whole backbone minus its classifier
+    expected = _torchvision_count(backbone) - _head_count(backbone) + pcbs + gates + head
+    assert model_size(model)[0] == expected
+
+
+def test_paper_sizes_in_mb():
+    vgg = build_model(TrialConfig(backbone="vgg16", variant="original", input_size=32), 1000)
+    assert model_size(vgg)[1] == pytest.approx(553.4, abs=0.5)  # 138.36 M params with 1000 classes
+    r18 = build_model(TrialConfig(backbone="resnet18", variant="original", input_size=32), 1000)
+    assert model_size(r18)[1] == pytest.approx(46.8, abs=0.1)  # 11.69 M params
+
+
+def test_mobilenet_default_tap_channels_match_method_md():
+    model = build_model(TrialConfig(backbone="mobilenet_v3_small", input_size=64), K)
+    assert [pcb.conv.in_channels for pcb in model.pcbs] == [16, 16, 24, 24, 576]
+    r18 = build_model(TrialConfig(backbone="resnet18", input_size=64), K)
+    assert [pcb.conv.in_channels for pcb in r18.pcbs] == [64, 64, 128, 256, 512]
+
+
+def test_only_needed_layers_are_kept():
+    cfg = TrialConfig(backbone="resnet18", input_size=64)
+    cfg.fusion.taps = ["layer1", "layer2"]
+    model = build_model(cfg, K)
+    names = {n for n, _ in model.features.named_parameters()}
+    assert any(n.startswith("layer2") for n in names)
+    assert not any(n.startswith(("layer3", "layer4", "fc")) for n in names)
+
+
+def test_invalid_tap_rejected_at_config_load_with_candidates():
+    with pytest.raises(Exception) as err:
+        TrialConfig(backbone="resnet18", fusion={"taps": ["layer9"]})
+    msg = str(err.value)
+    assert "unknown tap 'layer9'" in msg and "layer4" in msg
+    with pytest.raises(ConfigError, match="unknown tap"):
+        validate_taps("mobilenet_v3_small", ["features.99"])
+
+
+def test_unknown_backbone_suggests():
+    with pytest.raises(ModelError, match="did you mean 'resnet18'"):
+        get_spec("resnet19")
+
+
+def test_weights_path_round_trip(tmp_path):
+    cfg = TrialConfig(backbone="squeezenet1_0", variant="modified", input_size=32)
+    model = build_model(cfg, K)
+    path = tmp_path / "w.pt"
+    torch.save(model.state_dict(), path)
+    loaded = build_model(cfg.model_copy(update={"weights_path": str(path)}), K)
+    for (n, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
+        assert torch.equal(a, b), n
+    with pytest.raises(ModelError, match="does not match"):
+        build_model(TrialConfig(backbone="squeezenet1_0", variant="original", input_size=32, weights_path=str(path)), K)
