@@ -26,7 +26,8 @@ class ConsoleReporter:
         self.console.print(
             f"[bold]{self.label}[/] {info['n_train']} train / {info['n_val']} val / {info['n_test']} test images, "
             f"{info['num_classes']} classes, {info['params'] / 1e6:.2f} M params ({info['fp32_mb']:.1f} MB), "
-            f"device {info['device']}"
+            f"device {info['device']}",
+            soft_wrap=True,
         )
 
     def on_epoch(self, row: dict[str, Any], state: Callable[[], dict]) -> None:
@@ -34,7 +35,8 @@ class ConsoleReporter:
             f"  epoch {row['epoch']:>3}/{self.epochs} {row['optimizer']:<5} lr {row['lr']:.1e} | "
             f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} | "
             f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.3f} | "
-            f"{row['images_per_s']:,.0f} img/s {row['epoch_s']:.1f}s"
+            f"{row['images_per_s']:,.0f} img/s {row['epoch_s']:.1f}s",
+            soft_wrap=True,
         )
 
 

@@ -1,0 +1,43 @@
+"""Shared fixtures: the real chest X-ray set beside the checkout, small synthetic configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATA = REPO.parent / "shared" / "data" / "cxr5-real"
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """../shared/data/cxr5-real (skips where it is not beside the checkout)."""
+    if not (REAL_DATA / "manifest.csv").is_file():
+        pytest.skip(f"real chest X-rays not found at {REAL_DATA}")
+    return REAL_DATA
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_dir(tmp_path_factory) -> None:
+    """Keep decoded-image caches of the test run out of the user's home."""
+    os.environ.setdefault("ABLATE_CACHE_DIR", str(tmp_path_factory.mktemp("ablate-cache")))
+
+
+# Small, fast trial settings used across tests (synthetic data, 32-48 px, few epochs).
+# (ResNet18: torchvision's MobileNetV3 uses BatchNorm momentum 0.01, so its running statistics
+# need many more steps than a 2-epoch test gives before eval-mode accuracy means anything.)
+TINY = [
+    "backbone=resnet18",
+    "input_size=40",
+    "batch_size=32",
+    "epochs=2",
+    "phases=[{optimizer: adam, lr: 0.001}]",
+    "data.synthetic.n_per_class=100",
+    "data.synthetic.image_size=64",
+    "data.test_per_class=20",
+    "data.val_fraction=0.2",
+]
