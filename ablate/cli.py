@@ -38,19 +38,22 @@ def trial(
     set_: SetOpt = None,
     data: DataOpt = None,
     results: ResultsOpt = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Drop unreadable images (recorded in the trial row)")] = False,
 ) -> None:
     """Train one configuration here (one GPU or the CPU) and write its Parquet rows."""
     from ablate import api
 
+    set_ = [*(set_ or []), *(["data.skip_bad=true"] if skip_bad else [])]
     outcomes = api.run_trials(config, overrides=set_, data=data, results=results, console=console)
     for o in outcomes:
         row = o.trial_row
         console.print(
             f"[bold]{o.trial_id}[/]: {row['status']} best epoch {row['best_epoch']} "
-            f"val acc {row['val_acc']:.4f} test acc {row['test_acc']:.4f} ({row['wall_s']:.1f}s)"
+            f"val acc {row['val_acc']:.4f} test acc {row['test_acc']:.4f} ({row['wall_s']:.1f}s)",
+            soft_wrap=True,
         )
     folder = results or api.default_results_dir(api.load_with_data(config, set_, data))
-    console.print(f"results: {folder}  (ablate.results.load({str(folder)!r}))")
+    console.print(f"results: {folder}  (ablate.results.load({str(folder)!r}))", soft_wrap=True)
     failed = [o for o in outcomes if o.status != "ok"]
     if failed:
         raise AblateError(f"trial {failed[0].trial_id} failed: {failed[0].reason}")
