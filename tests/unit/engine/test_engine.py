@@ -103,3 +103,21 @@ def test_resume_from_a_checkpoint_continues_the_history():
 def test_stop_at_val_acc_ends_early():
     out = run_trial(_cfg(epochs=5, stop_at_val_acc=0.5), data=_data())
     assert out.trial_row["epochs_run"] < 5
+
+
+def test_inception_aux_loss_is_added_with_its_weight():
+    from ablate.engine.loop import _loss
+    from ablate.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(TrialConfig(backbone="inception_v3", variant="original", input_size=299), 3)
+    model.train()
+    out = model(torch.rand(2, 3, 299, 299) * 255)
+    assert isinstance(out, tuple) and out[1] is not None, "the aux head runs in training at 299 px"
+    y = torch.tensor([0, 2])
+    main = torch.nn.functional.cross_entropy(out[0], y)
+    aux = torch.nn.functional.cross_entropy(out[1], y)
+    assert _loss(out, y, 0.4)[0].item() == pytest.approx((main + 0.4 * aux).item(), rel=1e-5)
+    assert _loss(out, y, 0.0)[0].item() == pytest.approx(main.item(), rel=1e-5)
+    off = build_model(TrialConfig(backbone="inception_v3", variant="original", input_size=299, aux_weight=0), 3)
+    assert off.AuxLogits is None
