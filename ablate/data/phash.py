@@ -42,7 +42,7 @@ def dhash(im: Image.Image, bits: int = 256) -> np.ndarray:
         im: any PIL image.
         bits: a square number that is a multiple of 8 (64, 256, 1024).
     """
-    side = int(round(bits**0.5))
+    side = round(bits**0.5)
     if side * side != bits or bits % 8:
         raise ValueError(f"bits must be a square multiple of 8 (64, 256, 1024), got {bits}")
     small = _gray(im).resize((side + 1, side), Image.Resampling.LANCZOS, reducing_gap=2.0)
@@ -57,7 +57,7 @@ def _dct_matrix(n: int) -> np.ndarray:
 
 def phash(im: Image.Image, bits: int = 256) -> np.ndarray:
     """DCT hash: low-frequency DCT coefficients of a 4*side thumbnail against their median."""
-    side = int(round(bits**0.5))
+    side = round(bits**0.5)
     if side * side != bits or bits % 8:
         raise ValueError(f"bits must be a square multiple of 8 (64, 256, 1024), got {bits}")
     n = 4 * side

@@ -78,6 +78,7 @@ def write_manifest(samples: Iterable[Sample], path: str | Path, relative_to: str
                 except ValueError:
                     rel = s.path
                 w.writerow([rel, s.label, s.patient_id, s.source, s.split])
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a manifest is for everyone
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
