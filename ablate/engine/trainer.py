@@ -62,6 +62,7 @@ class TrialOutcome:
     status: str  # ok | failed
     reason: str = ""
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    best_state: dict[str, torch.Tensor] | None = None  # weights of the best epoch (CPU)
 
     @property
     def trial_row(self) -> dict[str, Any]:
@@ -208,7 +209,8 @@ def run_trial(
     row = tables["trials"][0]
     row["wall_s"] = time.perf_counter() - t0
     row.update(extra_columns or {})
-    return TrialOutcome(tid, status, reason, tables)
+    best_cpu = None if best["state"] is None else {n: t.cpu() for n, t in best["state"].items()}
+    return TrialOutcome(tid, status, reason, tables, best_cpu)
 
 
 def _state(model, optimizer, phase_idx, best, history, elapsed) -> State:  # noqa: ANN001

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from rich.console import Console
 from ablate.config import TrialConfig
 from ablate.engine.trainer import TrialOutcome, run_trial
 from ablate.results import write_trial
+from ablate.results.models import save_model
 
 __all__ = ["ConsoleReporter", "run_local_trial"]
 
@@ -50,7 +52,8 @@ def run_local_trial(
 ) -> TrialOutcome:
     """Train `cfg` here and write its rows to `results_dir` (exactly once per trial id).
 
-    TensorBoard scalars go to ``results_dir/tensorboard/<trial_id>``. If the trial raises
+    TensorBoard scalars go to ``results_dir/tensorboard/<trial_id>``, the best weights to
+    ``results_dir/models/<trial_id>.pt`` (for robustness and CAM on saved models). If the trial raises
     (a bug or bad input found late), its TensorBoard folder is removed and nothing is written.
     """
     console = console or Console(stderr=True)
@@ -71,6 +74,9 @@ def run_local_trial(
         _remove_if_empty(results_dir / "tensorboard")
         _remove_if_empty(results_dir)
         raise
+    if outcome.best_state is not None:
+        names = json.loads(outcome.trial_row["class_names"])
+        save_model(results_dir, outcome.trial_id, outcome.best_state, cfg.resolved_dump(), names)
     write_trial(results_dir, outcome.trial_id, outcome.tables)
     return outcome
 

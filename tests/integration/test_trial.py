@@ -44,6 +44,10 @@ def test_synthetic_trial_beats_chance_and_writes_documented_tables(tmp_path):
     # plain pandas reads the files too, and TensorBoard logs are there
     assert len(pd.read_parquet(tmp_path / "epochs")) == 4
     assert any((tmp_path / "tensorboard" / row.trial_id).glob("events.out.tfevents.*"))
+    from ablate.results.models import load_model
+
+    model, cfg, names = load_model(tmp_path, row.trial_id)
+    assert cfg.trial_id() == row.trial_id and names == json.loads(row.class_names)
 
 
 def test_seeds_repeat_and_rerun_does_not_duplicate(tmp_path):

@@ -65,3 +65,21 @@ def test_missing_fixed_column_is_an_error_and_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match="status"):
         write_trial(tmp_path, "t", {"trials": [bad]})
     assert not any(tmp_path.rglob("*.parquet"))
+
+
+def test_saved_model_round_trip(tmp_path):
+    import torch
+
+    from ablate.config import TrialConfig
+    from ablate.models import build_model
+    from ablate.results.models import load_model, save_model
+
+    cfg = TrialConfig(backbone="squeezenet1_0", variant="modified", input_size=32)
+    model = build_model(cfg, 3).eval()
+    save_model(tmp_path, "t1", model.state_dict(), cfg.resolved_dump(), ["a", "b", "c"])
+    loaded, cfg2, names = load_model(tmp_path, "t1")
+    x = torch.rand(2, 3, 32, 32) * 255
+    assert names == ["a", "b", "c"] and cfg2.trial_id() == cfg.trial_id()
+    assert torch.equal(loaded(x), model(x))
+    with pytest.raises(Exception, match="no saved model for trial t2"):
+        load_model(tmp_path, "t2")
