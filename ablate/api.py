@@ -40,18 +40,23 @@ def run_trials(
     results: str | Path | None = None,
     console: Console | None = None,
 ) -> list[Any]:
-    """`ablate trial`: train the sweep's base configuration here, once per seed.
+    """`ablate trial`: train the sweep's base configuration here, once per seed (and fold).
+
+    With ``data.folds = k > 1`` each seed runs k fits, fold i validating on the i-th fold
+    (Table 4's protocol); every fit is a trials row with its ``fold``, and the report picks
+    the fold with the best validation accuracy for the test number.
 
     Returns:
-        The `TrialOutcome` of each seed, in order.
+        The `TrialOutcome` of each seed and fold, in order.
     """
     from ablate.runners.local import run_local_trial
 
     sweep = load_with_data(sweep_or_config, overrides, data)
     results_dir = Path(results) if results is not None else default_results_dir(sweep)
     return [
-        run_local_trial(cfg, results_dir, sweep=sweep.name, console=console)
+        run_local_trial(cfg, results_dir, sweep=sweep.name, fold=fold, console=console)
         for cfg in expand_seeds(sweep.trial)
+        for fold in (range(cfg.data.folds) if cfg.data.folds > 1 else [None])
     ]
 
 

@@ -96,6 +96,7 @@ def run_trial(
     resume: State | None = None,
     tb_dir: str | Path | None = None,
     trial_id: str | None = None,
+    fold: int | None = None,
     extra_columns: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TrialOutcome:
@@ -108,7 +109,8 @@ def run_trial(
         reporter: told about every epoch (checkpointing happens there).
         resume: a checkpoint state from an earlier run of this trial.
         tb_dir: TensorBoard log folder (rank 0 writes there).
-        trial_id: row id; ``cfg.trial_id()`` when None.
+        trial_id: row id; ``cfg.trial_id()`` (plus ``-fold<k>``) when None.
+        fold: with ``data.folds > 1``, the fold used for validation.
         extra_columns: added to the trials row (sweep name, searched values, ...).
         progress: one-line progress messages (data preparation).
 
@@ -117,10 +119,10 @@ def run_trial(
     """
     runtime = runtime or local_runtime(cfg.device)
     reporter = reporter or NullReporter()
-    tid = trial_id or cfg.trial_id()
+    tid = trial_id or cfg.trial_id() + ("" if fold is None else f"-fold{fold}")
     t0 = time.perf_counter() - (resume or {}).get("elapsed", 0.0)
     seed_everything(cfg.seed)
-    data = data or prepare_data(cfg.data, cfg.input_size, progress=progress)
+    data = data or prepare_data(cfg.data, cfg.input_size, fold=fold, progress=progress)
     k = len(data.class_names)
     net = build_model(cfg, k)
     params, fp32_mb = model_size(net)
@@ -207,6 +209,7 @@ def run_trial(
 
     tables = _final_tables(cfg, tid, model, data, ctx, best, history, status, reason, info, eval_bs, on_cuda)
     row = tables["trials"][0]
+    row["fold"] = fold
     row["wall_s"] = time.perf_counter() - t0
     row.update(extra_columns or {})
     best_cpu = None if best["state"] is None else {n: t.cpu() for n, t in best["state"].items()}

@@ -22,6 +22,7 @@ TABLES: dict[str, pa.Schema] = {
             ("sweep", pa.string()),
             ("name", pa.string()),
             ("seed", pa.int64()),
+            ("fold", pa.int64()),  # k-fold: which fold was validation (null without k-fold)
             ("config_hash", pa.string()),
             ("config_json", pa.string()),  # the resolved TrialConfig, JSON
             ("status", pa.string()),  # ok | failed | stopped_early

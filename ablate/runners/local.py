@@ -47,6 +47,7 @@ def run_local_trial(
     results_dir: str | Path,
     *,
     sweep: str = "",
+    fold: int | None = None,
     console: Console | None = None,
     extra_columns: dict[str, Any] | None = None,
 ) -> TrialOutcome:
@@ -58,7 +59,7 @@ def run_local_trial(
     """
     console = console or Console(stderr=True)
     results_dir = Path(results_dir)
-    tid = cfg.trial_id()
+    tid = cfg.trial_id() + ("" if fold is None else f"-fold{fold}")
     tb_dir = results_dir / "tensorboard" / tid
     reporter = ConsoleReporter(console, cfg.epochs, label=tid)
     try:
@@ -66,6 +67,8 @@ def run_local_trial(
             cfg,
             reporter=reporter,
             tb_dir=tb_dir,
+            trial_id=tid,
+            fold=fold,
             extra_columns={"sweep": sweep, **(extra_columns or {})},
             progress=lambda msg: console.print(f"[dim]{msg}[/]"),
         )

@@ -109,3 +109,11 @@ def test_unreadable_config_file(tmp_path):
     assert not (tmp_path / "res").exists()
     r = _ablate("--debug", "trial", str(bad))
     assert "Traceback" in r.stderr
+
+
+def test_kfold_writes_one_row_per_fold(tmp_path):
+    api.run_trials("cxr5-sweep", overrides=[*TINY, "epochs=1", "data.folds=3"], data="synthetic", results=tmp_path)
+    t = load(tmp_path).trials.sort_values("fold")
+    assert t.fold.tolist() == [0, 1, 2] and t.config_hash.nunique() == 1 and t.trial_id.is_unique
+    assert (t.n_test == 100).all()
+    assert t.n_val.sum() == t.n_train.iloc[0] + t.n_val.iloc[0], "the folds partition the train/val part"
