@@ -1,117 +1,255 @@
-"""Deterministic, patient-grouped splits: a fixed-count test set, k-fold or a val fraction."""
+"""Deterministic, patient-grouped splits: a fixed-count test set, then k-fold or a val fraction.
+
+Images of one patient (`Sample.group`: the patient id, or the image itself when unknown)
+never sit on two sides of a split. Everything is a function of the samples and
+``data.split_seed``, not of the order of the manifest rows.
+
+1. Test: exactly ``data.test_per_class`` images per class, picked as whole patients in a
+   seeded random order (a patient that would overflow a class is skipped for smaller ones,
+   then single swaps fix a remaining shortfall); or ``data.test_fraction`` of each class.
+2. Validation, from the rest: ``data.folds > 1`` gives stratified group k-fold
+   (`fold` picks the validation fold, default 0); otherwise ``data.val_fraction`` of each
+   class, as whole patients.
+
+Official splits (every sample has ``split`` set, e.g. COVIDx) are used as they are; a
+missing val part is carved from train, and ``data.folds > 1`` folds train + val together.
+"""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 
 import numpy as np
 
 from ablate.config import DataConfig
 from ablate.data.samples import Sample
-from ablate.errors import DataError
+from ablate.errors import ConfigError, DataError
 
-__all__ = ["grouped_pick", "kfold_indices", "make_splits"]
+__all__ = ["grouped_pick", "kfold_indices", "make_splits", "official_split"]
+
+Indices = np.ndarray  # sorted int64 indices into the sample list
+
+_SPLIT_NAMES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+    "testing": "test",
+}
 
 
-def _groups(samples: list[Sample], idx: np.ndarray) -> dict[str, list[int]]:
+def _groups(samples: Sequence[Sample], idx: np.ndarray) -> list[list[int]]:
+    """Groups of `idx` sorted by group key, so the result does not depend on the row order."""
     groups: dict[str, list[int]] = defaultdict(list)
     for i in idx:
         groups[samples[i].group].append(int(i))
-    return groups
+    return [groups[k] for k in sorted(groups)]
+
+
+def _sorted(ix: list[int] | np.ndarray) -> Indices:
+    return np.sort(np.asarray(ix, dtype=np.int64))
 
 
 def grouped_pick(
-    samples: list[Sample], labels: list[int], idx: np.ndarray, need: dict[int, int], seed: int, what: str, names: list[str]
-) -> np.ndarray:
-    """Pick whole patient groups from `idx` so that class c gets exactly need[c] images.
+    samples: Sequence[Sample],
+    labels: Sequence[int],
+    idx: np.ndarray,
+    need: dict[int, int],
+    seed: int,
+    what: str,
+    names: Sequence[str],
+    *,
+    exact: bool = True,
+) -> Indices:
+    """Whole patient groups from `idx` so that class c gets need[c] images.
+
+    Args:
+        need: images wanted per class index.
+        what: the split's name, for messages ("test").
+        exact: fail unless every count is met exactly; else take what fits.
 
     Raises:
-        DataError: a class has too few images, or whole groups cannot make the exact count.
+        DataError: a class has too few images, or (exact) whole groups cannot make the count.
     """
     have = Counter(labels[i] for i in idx)
-    for c, n in need.items():
-        if n >= have[c]:
+    for c, n in sorted(need.items()):
+        if n >= have[c] and n > 0:
             raise DataError(
-                f"class {names[c]!r} has {have[c]} images, too few for {n} {what} images and some to train on; "
-                f"lower data.test_per_class or use data.test_fraction"
+                f"class {names[c]!r} has {have[c]} images, too few for {n} {what} images "
+                f"and some left to train on; use a smaller data.test_per_class "
+                f"(below {have[c]}) or a data.test_fraction"
             )
-    rng = np.random.default_rng(seed)
-    groups = list(_groups(samples, idx).values())
-    order = rng.permutation(len(groups))
-    left = dict(need)
-    picked: list[int] = []
-    # larger groups first, so the single images at the end can fill exact counts
-    for g in sorted((groups[i] for i in order), key=len, reverse=True):
-        cnt = Counter(labels[i] for i in g)
-        if all(cnt[c] <= left.get(c, 0) for c in cnt):
-            picked.extend(g)
-            for c, n in cnt.items():
+    groups = _groups(samples, idx)
+    order = np.random.default_rng(seed).permutation(len(groups))
+    left = {c: n for c, n in need.items() if n > 0}
+    picked = np.zeros(len(groups), dtype=bool)
+    counts = [Counter(labels[i] for i in g) for g in groups]
+    for gi in order:  # greedy: a group that would overflow a class is skipped for smaller ones
+        if all(left.get(c, 0) >= n for c, n in counts[gi].items()):
+            picked[gi] = True
+            for c, n in counts[gi].items():
                 left[c] -= n
-        if not any(left.values()):
-            break
+    _repair(counts, picked, left, order)
     short = {names[c]: n for c, n in left.items() if n > 0}
-    if short:
-        raise DataError(f"cannot pick exactly {what} counts with whole patients (short: {short}); use a fraction instead")
-    return np.sort(np.array(picked, dtype=np.int64))
+    if short and exact:
+        raise DataError(
+            f"cannot pick exactly the {what} images per class from whole patients "
+            f"(short: {short}): patients have too many images each; "
+            "use data.test_fraction or another data.test_per_class"
+        )
+    return _sorted([i for gi in np.flatnonzero(picked) for i in groups[gi]])
+
+
+def _repair(
+    counts: list[Counter[int]], picked: np.ndarray, left: dict[int, int], order: np.ndarray
+) -> None:
+    """Swap one picked single-class group for a larger unpicked one to close a shortfall."""
+    for c in [c for c, n in left.items() if n > 0]:
+        single = [gi for gi in order if set(counts[gi]) == {c}]
+        size_in = {counts[gi][c]: gi for gi in reversed(single) if picked[gi]}
+        for gi in single:
+            d = left[c]
+            if d <= 0:
+                break
+            s = counts[gi][c]
+            if picked[gi] or s <= d or (s - d) not in size_in:
+                continue
+            out = size_in.pop(s - d)
+            picked[out], picked[gi] = False, True
+            left[c] -= d
+            size_in[s] = gi
 
 
 def kfold_indices(
-    samples: list[Sample], labels: list[int], idx: np.ndarray, k: int, seed: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified, patient-grouped k folds of `idx`: (train, val) index pairs."""
+    samples: Sequence[Sample], labels: Sequence[int], idx: np.ndarray, k: int, seed: int
+) -> list[tuple[Indices, Indices]]:
+    """Stratified, patient-grouped k folds of `idx`: (train, val) index pairs, val folds disjoint.
+
+    Raises:
+        DataError: a class has fewer than `k` images or there are fewer than `k` patients.
+    """
     from sklearn.model_selection import StratifiedGroupKFold
 
+    idx = _sorted(idx)
     y = np.array([labels[i] for i in idx])
     g = np.array([samples[i].group for i in idx])
-    if min(Counter(y.tolist()).values()) < k:
-        raise DataError(f"a class has fewer than {k} train/val images: lower data.folds")
+    small = {c: n for c, n in Counter(y.tolist()).items() if n < k}
+    if small or len(set(g.tolist())) < k:
+        raise DataError(
+            f"{k}-fold cross-validation needs at least {k} images and patients per class "
+            "in the train/val part "
+            f"(class sizes there: {dict(sorted(Counter(y.tolist()).items()))}); lower data.folds"
+        )
     skf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    return [(idx[tr], idx[va]) for tr, va in skf.split(np.zeros(len(idx)), y, g)]
+    return [(_sorted(idx[tr]), _sorted(idx[va])) for tr, va in skf.split(np.zeros(len(idx)), y, g)]
+
+
+def official_split(samples: Sequence[Sample]) -> list[str] | None:
+    """Every sample's split as train/val/test when all samples have one, else None.
+
+    Raises:
+        DataError: a split other than train/val/test (or training/validation/valid/dev/testing).
+    """
+    if not samples or not all(s.split for s in samples):
+        return None
+    out = []
+    for s in samples:
+        name = _SPLIT_NAMES.get(s.split.strip().lower())
+        if name is None:
+            raise DataError(
+                f"split {s.split!r} of {s.path} is not train, val or test; fix the split column"
+            )
+        out.append(name)
+    return out
 
 
 def make_splits(
-    samples: list[Sample], labels: list[int], cfg: DataConfig, names: list[str], fold: int | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(train, val, test) indices; official splits when every sample names its split."""
-    if samples and all(s.split for s in samples):
-        by = {name: np.array([i for i, s in enumerate(samples) if s.split == name], dtype=np.int64)
-              for name in ("train", "val", "test")}
-        if len(by["val"]) == 0:  # only train/test given: carve val out of train
-            sub = [samples[i] for i in by["train"]]
-            return _train_val(sub, labels, by["train"], cfg, names, fold) + (by["test"],)
-        return by["train"], by["val"], by["test"]
-    all_idx = np.arange(len(samples))
-    have = Counter(labels)
-    if cfg.test_per_class is not None:
-        need = {c: cfg.test_per_class for c in have}
+    samples: Sequence[Sample],
+    cfg: DataConfig,
+    fold: int | None = None,
+    *,
+    labels: Sequence[int] | None = None,
+    class_names: Sequence[str] | None = None,
+) -> tuple[Indices, Indices, Indices]:
+    """(train, val, test) indices into `samples` (sorted int64, disjoint, covering all samples).
+
+    Args:
+        cfg: the split rules (test_per_class / test_fraction, folds, val_fraction, split_seed).
+        fold: the validation fold when ``cfg.folds > 1`` (None = 0).
+        labels, class_names: class index per sample and class names (from ``cfg.scenario``
+            when None).
+    """
+    if labels is None or class_names is None:
+        from ablate.data.scenarios import apply_scenario
+
+        class_names, labels = apply_scenario(list(samples), cfg.scenario)
+    fold = _check_fold(cfg, fold)
+    official = official_split(samples)
+    every = np.arange(len(samples), dtype=np.int64)
+    if official is None:
+        test = _test_part(samples, labels, every, cfg, class_names)
+        pool, given_val = np.setdiff1d(every, test), None
     else:
-        need = {c: max(1, round(cfg.test_fraction * n)) for c, n in have.items()}
-    test = grouped_pick(samples, labels, all_idx, need, cfg.split_seed, "test", names)
-    rest = np.setdiff1d(all_idx, test)
-    return _train_val(samples, labels, rest, cfg, names, fold) + (test,)
-
-
-def _train_val(samples, labels, rest, cfg, names, fold):  # noqa: ANN001, ANN202
+        part = np.array(official)
+        test, given_val = every[part == "test"], every[part == "val"]
+        if len(test) == 0:
+            test = _test_part(samples, labels, every, cfg, class_names)
+        pool = np.setdiff1d(every, test)
     if cfg.folds > 1:
-        folds = kfold_indices(samples, labels, rest, cfg.folds, cfg.split_seed)
-        return folds[fold or 0]
-    have = Counter(labels[i] for i in rest)
-    need = {c: max(1, round(cfg.val_fraction * n)) for c, n in have.items()}
-    val = _approx_pick(samples, labels, rest, need, cfg.split_seed + 1)
-    return np.setdiff1d(rest, val), val
+        train, val = kfold_indices(samples, labels, pool, cfg.folds, cfg.split_seed)[fold]
+    elif given_val is not None and len(given_val):
+        val = given_val
+        train = np.setdiff1d(pool, val)
+    else:
+        val = _val_part(samples, labels, pool, cfg, class_names)
+        train = np.setdiff1d(pool, val)
+    return _sorted(train), _sorted(val), _sorted(test)
 
 
-def _approx_pick(samples, labels, idx, need, seed):  # noqa: ANN001, ANN202
-    """Whole groups until each class reaches about need[c] images (validation split)."""
-    rng = np.random.default_rng(seed)
-    groups = list(_groups(samples, idx).values())
-    left = dict(need)
-    picked: list[int] = []
-    for gi in rng.permutation(len(groups)):
-        g = groups[gi]
-        cnt = Counter(labels[i] for i in g)
-        if any(left.get(c, 0) > 0 for c in cnt) and all(cnt[c] <= max(left.get(c, 0), 1) for c in cnt):
-            picked.extend(g)
-            for c, n in cnt.items():
-                left[c] = left.get(c, 0) - n
-    return np.sort(np.array(picked, dtype=np.int64))
+def _check_fold(cfg: DataConfig, fold: int | None) -> int:
+    fold = 0 if fold is None else fold
+    if not 0 <= fold < cfg.folds:
+        raise ConfigError(
+            f"fold {fold} does not exist: data.folds is {cfg.folds} (folds 0..{cfg.folds - 1})"
+        )
+    return fold
+
+
+def _test_part(
+    samples: Sequence[Sample],
+    labels: Sequence[int],
+    idx: np.ndarray,
+    cfg: DataConfig,
+    names: Sequence[str],
+) -> Indices:
+    have = Counter(labels[i] for i in idx)
+    if cfg.test_per_class is not None:
+        need = {c: cfg.test_per_class for c in range(len(names))}
+        return grouped_pick(samples, labels, idx, need, cfg.split_seed, "test", names)
+    need = {c: max(1, round(cfg.test_fraction * have[c])) for c in range(len(names))}
+    return grouped_pick(samples, labels, idx, need, cfg.split_seed, "test", names, exact=False)
+
+
+def _val_part(
+    samples: Sequence[Sample],
+    labels: Sequence[int],
+    pool: np.ndarray,
+    cfg: DataConfig,
+    names: Sequence[str],
+) -> Indices:
+    have = Counter(labels[i] for i in pool)
+    few = [names[c] for c in range(len(names)) if have[c] < 2]
+    if few:
+        raise DataError(
+            f"class(es) {', '.join(few)} have fewer than 2 images left for train and val "
+            "after the test split; "
+            "lower data.test_per_class or data.test_fraction"
+        )
+    need = {
+        c: min(have[c] - 1, max(1, round(cfg.val_fraction * have[c]))) for c in range(len(names))
+    }
+    return grouped_pick(samples, labels, pool, need, cfg.split_seed + 1, "val", names, exact=False)
