@@ -82,6 +82,22 @@ def backbones() -> None:
     out.print(table)
 
 
+@app.command()
+def report(
+    target: Annotated[str, typer.Argument(help="A results folder or a sweep name (results/<name>)")],
+    fmt: Annotated[str, typer.Option("--format", help="md | latex | csv")] = "md",
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default RESULTS/report)")] = None,
+) -> None:
+    """Regenerate the paper's tables (with CIs and paired tests) and figures from results."""
+    from ablate.report import make_report
+
+    files, missing = make_report(target, fmt, out_dir)
+    for m in missing:
+        console.print(f"[yellow]missing[/] {m}", soft_wrap=True)
+    for f in files:
+        out.print(str(f))
+
+
 def _mount_optional() -> None:
     """Sub-commands that live in their own modules."""
     try:
