@@ -9,7 +9,7 @@ from rich.console import Console
 
 from ablate.config import SweepConfig, TrialConfig, _read_yaml, load_sweep, search_space_dirs
 
-__all__ = ["default_results_dir", "expand_seeds", "list_sweeps", "load_with_data", "run_trials"]
+__all__ = ["cam", "default_results_dir", "expand_seeds", "list_sweeps", "load_with_data", "robustness", "run_trials"]
 
 
 def default_results_dir(sweep: SweepConfig) -> Path:
@@ -73,3 +73,90 @@ def list_sweeps() -> list[dict[str, str]]:
                 desc = ["(unreadable: run `ablate trial` on it to see the error)"]
             seen[f.stem] = {"name": f.stem, "description": desc[0] if desc else "", "path": str(f)}
     return list(seen.values())
+
+
+def _saved_trials(results: str | Path, trial_ids: list[str] | None) -> list[str]:
+    from ablate.errors import AblateError
+    from ablate.report import resolve_results
+
+    root = resolve_results(results)
+    saved = sorted(p.stem for p in (root / "models").glob("*.pt"))
+    if not trial_ids:
+        if not saved:
+            raise AblateError(f"no saved models in {root / 'models'}; train with `ablate trial` first")
+        return saved
+    unknown = [t for t in trial_ids if t not in saved]
+    if unknown:
+        raise AblateError(f"no saved model for trial {unknown[0]!r} in {root}; saved: {', '.join(saved) or 'none'}")
+    return trial_ids
+
+
+def robustness(
+    results: str | Path, *, trial_ids: list[str] | None = None, levels: list[tuple[float, float]] | None = None,
+    seed: int = 0, data: str | None = None, console: Console | None = None,
+) -> Any:
+    """`ablate robustness`: the paper's noise levels (plus `levels`) on saved models' test sets.
+
+    Rows go to ``RESULTS/robustness/<trial_id>.parquet`` (replacing earlier ones).
+    """
+    import pandas as pd
+
+    from ablate.data import normalize_batch, prepare_data
+    from ablate.engine import select_device
+    from ablate.engine.robustness import paper_levels, robustness_eval
+    from ablate.report import resolve_results
+    from ablate.results.models import load_model
+    from ablate.results.store import _atomic_write
+    from ablate.results.schema import table_from_rows
+
+    root = resolve_results(results)
+    console = console or Console(stderr=True)
+    all_rows = []
+    for tid in _saved_trials(root, trial_ids):
+        model, cfg, _ = load_model(root, tid)
+        dcfg = cfg.data if data is None else cfg.data.model_copy(update={"path": data})
+        d = prepare_data(dcfg, cfg.input_size, progress=lambda m: console.print(f"[dim]{m}[/]"))
+        device = select_device(cfg.device)
+        lv = paper_levels() + [("custom", float(n), float(m)) for n, m in (levels or [])]
+        rows = [{"trial_id": tid, **r} for r in robustness_eval(
+            model.to(device), d.test.images, d.test.labels, lv, lambda b: normalize_batch(b, cfg.data.normalize),
+            device, cfg.eval_batch_size or cfg.batch_size, seed)]
+        _atomic_write(table_from_rows("robustness", rows), root / "robustness" / f"{tid}.parquet")
+        console.print(f"{tid}: clean {rows[0]['accuracy']:.4f}, " + ", ".join(
+            f"{r['form']} n={r['n']:g} m={r['m']:g}: {r['accuracy']:.4f}" for r in rows[1:]), soft_wrap=True)
+        all_rows += rows
+    return pd.DataFrame(all_rows)
+
+
+def cam(
+    results: str | Path, trial_id: str, *, layer: str | None = None, out: str | Path | None = None,
+    data: str | None = None, console: Console | None = None,
+) -> list[Path]:
+    """`ablate cam`: Grad-CAM of one test image per class for a saved model (Fig. 7)."""
+    from ablate.data import normalize_batch, prepare_data
+    from ablate.errors import AblateError
+    from ablate.report import resolve_results
+    from ablate.report.cam import default_layer, grad_cam, overlay, save_cam_grid
+    from ablate.results.models import load_model
+
+    root = resolve_results(results)
+    _saved_trials(root, [trial_id])
+    model, cfg, names = load_model(root, trial_id)
+    layer = layer or default_layer(model)
+    if layer not in dict(model.named_modules()):
+        raise AblateError(f"unknown layer {layer!r}; e.g. {default_layer(model)!r} (any module name of the model)")
+    dcfg = cfg.data if data is None else cfg.data.model_copy(update={"path": data})
+    d = prepare_data(dcfg, cfg.input_size)
+    images = {}
+    for c, name in enumerate(names):
+        idx = (d.test.labels == c).nonzero()
+        if len(idx) == 0:
+            continue
+        img = d.test.images[int(idx[0])]
+        x = normalize_batch(img.unsqueeze(0), cfg.data.normalize)
+        heat = grad_cam(model, x, c, layer)
+        images[name] = overlay(img.permute(1, 2, 0).numpy(), heat)
+    out_dir = Path(out) if out is not None else root / "cam" / trial_id
+    paths = save_cam_grid(images, out_dir)
+    (console or Console(stderr=True)).print(f"Grad-CAM on {layer}: {len(images)} classes -> {out_dir}", soft_wrap=True)
+    return paths

@@ -98,6 +98,42 @@ def report(
         out.print(str(f))
 
 
+@app.command()
+def robustness(
+    results: Annotated[str, typer.Argument(help="A results folder or sweep name")],
+    trial: Annotated[Optional[list[str]], typer.Option("--trial", help="Trial id(s); default: every saved model")] = None,
+    level: Annotated[Optional[list[str]], typer.Option("--level", help="Extra noise level n,m (a' = n*a + m*randn)")] = None,
+    seed: Annotated[int, typer.Option(help="Noise seed")] = 0,
+    data: DataOpt = None,
+) -> None:
+    """Test accuracy of saved models under the paper's pixel noise (Tables 15, 16)."""
+    from ablate import api
+
+    levels = []
+    for lv in level or []:
+        try:
+            n, m = (float(v) for v in lv.split(","))
+        except ValueError:
+            raise AblateError(f"--level {lv!r} must be n,m (e.g. --level 1,20)") from None
+        levels.append((n, m))
+    api.robustness(results, trial_ids=trial, levels=levels, seed=seed, data=data, console=console)
+
+
+@app.command()
+def cam(
+    results: Annotated[str, typer.Argument(help="A results folder or sweep name")],
+    trial: Annotated[str, typer.Option("--trial", help="Trial id of a saved model")],
+    layer: Annotated[Optional[str], typer.Option(help="Module name (default: the backbone's last conv)")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Folder (default RESULTS/cam/<trial>)")] = None,
+    data: DataOpt = None,
+) -> None:
+    """Grad-CAM maps of one test image per class (Fig. 7)."""
+    from ablate import api
+
+    for p in api.cam(results, trial, layer=layer, out=out_dir, data=data, console=console):
+        out.print(str(p))
+
+
 def _mount_optional() -> None:
     """Sub-commands that live in their own modules."""
     try:

@@ -22,6 +22,7 @@ from ablate.errors import ConfigError
 
 __all__ = [
     "AblationConfig",
+    "AnalysisConfig",
     "DataConfig",
     "FusionConfig",
     "PhaseConfig",
@@ -105,6 +106,15 @@ class DataConfig(_Strict):
         return self
 
 
+class AnalysisConfig(_Strict):
+    """Extra measurements of a trial (the paper's Fig. 6 and Tables 15/16)."""
+
+    gradients: bool = False  # per epoch: |gradient| stats of the first eight conv layers
+    robustness: bool = False  # after training: test accuracy under the paper's pixel noise
+    robustness_levels: list[tuple[float, float]] = Field(default_factory=list)  # extra (n, m) pairs
+    robustness_seed: int = 0
+
+
 class TrialConfig(_Strict):
     """One training configuration: backbone, variant, data, optimizer phases."""
 
@@ -129,6 +139,7 @@ class TrialConfig(_Strict):
     amp: bool = True  # mixed precision on CUDA
     channels_last: bool = True  # on CUDA
     data: DataConfig = DataConfig()
+    analysis: AnalysisConfig = AnalysisConfig()
 
     @field_validator("phases")
     @classmethod

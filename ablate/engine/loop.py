@@ -101,6 +101,7 @@ def train_one_epoch(
         if scaler is not None:
             scaler.scale(loss).backward()
             if ctx.after_backward is not None:
+                scaler.unscale_(optimizer)  # statistics of the true gradients
                 ctx.after_backward(model)
             scaler.step(optimizer)
             scaler.update()

@@ -24,9 +24,11 @@ import ablate
 from ablate.config import TrialConfig, config_hash, flatten
 from ablate.data import PreparedData, normalize_batch, prepare_data
 from ablate.engine.batches import TensorBatches
+from ablate.engine.gradients import GradientStats
 from ablate.engine.loop import StepContext, evaluate, train_one_epoch
 from ablate.engine.metrics import confusion_matrix, per_class_metrics
 from ablate.engine.phases import make_optimizer, phase_lr
+from ablate.engine.robustness import paper_levels, robustness_eval
 from ablate.engine.runtime import Runtime, local_runtime, seed_everything
 from ablate.errors import TrialFailed
 from ablate.models import build_model, model_size
@@ -154,6 +156,12 @@ def run_trial(
     }
     reporter.on_start(info)
     tb = _tensorboard(tb_dir) if runtime.is_main else None
+    grads = None
+    if cfg.analysis.gradients:
+        example, _ = ctx.inputs(data.train.images[:2], data.train.labels[:2])
+        grads = GradientStats(unwrap(model), example)
+        ctx.after_backward = grads
+    grad_rows: list[dict[str, Any]] = list((resume or {}).get("gradients", []))
 
     plan = cfg.phase_plan()
     history: list[dict[str, Any]] = list((resume or {}).get("history", []))
@@ -188,6 +196,9 @@ def run_trial(
                 "images_per_s": tr["images_per_s"] * ws, "epoch_s": tr["seconds"],
             }
             history.append(row)
+            if grads is not None:
+                grad_rows += [{"trial_id": tid, "epoch": e + 1, **r} for r in grads.summary()]
+                grads.reset()
             if ev["acc"] > best["val_acc"]:
                 best = {"epoch": e + 1, "val_acc": ev["acc"], "val_loss": ev["loss"],
                         "state": {n: t.detach().clone() for n, t in unwrap(model).state_dict().items()}}
@@ -196,7 +207,7 @@ def run_trial(
                     tb.add_scalar(key.replace("_", "/", 1) if "_" in key else key, row[key], e + 1)
                 tb.flush()
             state_fn = functools.partial(
-                _state, model, optimizer, phase_idx, best, history, time.perf_counter() - t0
+                _state, model, optimizer, phase_idx, best, history, grad_rows, time.perf_counter() - t0
             )
             reporter.on_epoch(row, state_fn)
             if cfg.stop_at_val_acc is not None and ev["acc"] >= cfg.stop_at_val_acc:
@@ -208,6 +219,9 @@ def run_trial(
             tb.close()
 
     tables = _final_tables(cfg, tid, model, data, ctx, best, history, status, reason, info, eval_bs, on_cuda)
+    tables["gradients"] = grad_rows
+    if cfg.analysis.robustness and status == "ok":
+        tables["robustness"] = _robustness(cfg, tid, model, data, ctx, eval_bs)
     row = tables["trials"][0]
     row["fold"] = fold
     row["wall_s"] = time.perf_counter() - t0
@@ -216,7 +230,7 @@ def run_trial(
     return TrialOutcome(tid, status, reason, tables, best_cpu)
 
 
-def _state(model, optimizer, phase_idx, best, history, elapsed) -> State:  # noqa: ANN001
+def _state(model, optimizer, phase_idx, best, history, grad_rows, elapsed) -> State:  # noqa: ANN001
     """The checkpoint: model, optimizer, best weights so far and the epoch history."""
     return {
         "model": {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()},
@@ -227,8 +241,17 @@ def _state(model, optimizer, phase_idx, best, history, elapsed) -> State:  # noq
         "best_val_loss": best["val_loss"],
         "best_state": None if best["state"] is None else {k: v.cpu() for k, v in best["state"].items()},
         "history": list(history),
+        "gradients": list(grad_rows),
         "elapsed": elapsed,
     }
+
+
+def _robustness(cfg, tid, model, data, ctx, eval_bs) -> list[dict[str, Any]]:  # noqa: ANN001
+    """The best weights (already loaded) on the perturbed test set."""
+    levels = paper_levels() + [("custom", float(n), float(m)) for n, m in cfg.analysis.robustness_levels]
+    rows = robustness_eval(model, data.test.images, data.test.labels, levels, ctx.preprocess, ctx.device,
+                           eval_bs, cfg.analysis.robustness_seed)
+    return [{"trial_id": tid, **r} for r in rows]
 
 
 def _tensorboard(tb_dir: str | Path | None):  # noqa: ANN202

@@ -94,6 +94,27 @@ TABLES: dict[str, pa.Schema] = {
             ("count", pa.int64()),
         ]
     ),
+    "robustness": pa.schema(  # Tables 15/16: test accuracy under pixel noise
+        [
+            ("trial_id", pa.string()),
+            ("form", pa.string()),  # clean | form1 (a + m*randn) | form2 (n*a + m*randn) | custom
+            ("n", pa.float64()),
+            ("m", pa.float64()),
+            ("seed", pa.int64()),
+            ("accuracy", pa.float64()),
+            ("n_images", pa.int64()),
+        ]
+    ),
+    "gradients": pa.schema(  # Fig. 6: |gradient| of the first eight conv layers, per epoch
+        [
+            ("trial_id", pa.string()),
+            ("epoch", pa.int64()),
+            ("layer", pa.string()),  # module name, or 'all'
+            ("abs_grad_mean", pa.float64()),
+            ("abs_grad_var", pa.float64()),
+            ("n_params", pa.int64()),
+        ]
+    ),
     "predictions": pa.schema(  # per test image: what paired tests (McNemar) need
         [
             ("trial_id", pa.string()),
