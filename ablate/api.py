@@ -38,6 +38,7 @@ def run_trials(
     overrides: list[str] | None = None,
     data: str | None = None,
     results: str | Path | None = None,
+    variants: list[str] | None = None,
     console: Console | None = None,
 ) -> list[Any]:
     """`ablate trial`: train the sweep's base configuration here, once per seed (and fold).
@@ -46,16 +47,26 @@ def run_trials(
     (Table 4's protocol); every fit is a trials row with its ``fold``, and the report picks
     the fold with the best validation accuracy for the test number.
 
+    With `variants` (names from the sweep's ``ablation:``, or ``all``), each named variant
+    runs instead of the base, once per seed; rows carry ``ablation_variant``.
+
     Returns:
-        The `TrialOutcome` of each seed and fold, in order.
+        The `TrialOutcome` of each variant, seed and fold, in order.
     """
     from ablate.runners.local import run_local_trial
+    from ablate.search.ablation import expand_ablation
 
     sweep = load_with_data(sweep_or_config, overrides, data)
     results_dir = Path(results) if results is not None else default_results_dir(sweep)
+    if variants:
+        named = expand_ablation(sweep, None if variants == ["all"] else variants)
+    else:
+        named = [(None, sweep.trial)]
     return [
-        run_local_trial(cfg, results_dir, sweep=sweep.name, fold=fold, console=console)
-        for cfg in expand_seeds(sweep.trial)
+        run_local_trial(cfg, results_dir, sweep=sweep.name, fold=fold, console=console,
+                        extra_columns=None if name is None else {"ablation_variant": name})
+        for name, base in named
+        for cfg in expand_seeds(base)
         for fold in (range(cfg.data.folds) if cfg.data.folds > 1 else [None])
     ]
 

@@ -39,12 +39,13 @@ def trial(
     data: DataOpt = None,
     results: ResultsOpt = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Drop unreadable images (recorded in the trial row)")] = False,
+    variant: Annotated[Optional[list[str]], typer.Option("--variant", help="Ablation variant(s) of the sweep to run, or 'all'")] = None,
 ) -> None:
     """Train one configuration here (one GPU or the CPU) and write its Parquet rows."""
     from ablate import api
 
     set_ = [*(set_ or []), *(["data.skip_bad=true"] if skip_bad else [])]
-    outcomes = api.run_trials(config, overrides=set_, data=data, results=results, console=console)
+    outcomes = api.run_trials(config, overrides=set_, data=data, results=results, variants=variant, console=console)
     for o in outcomes:
         row = o.trial_row
         console.print(

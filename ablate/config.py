@@ -416,6 +416,10 @@ def validate_sweep(raw: dict[str, Any], source: str = "config") -> SweepConfig:
     from ablate.search.space import validate_space
 
     validate_space(sweep)
+    if sweep.ablation is not None:
+        from ablate.search.ablation import expand_ablation
+
+        expand_ablation(sweep)  # every variant must validate now, not when it runs
     return sweep
 
 

@@ -90,3 +90,17 @@ def test_robustness_and_cam_commands_on_saved_models(results, tmp_path):
 def test_report_on_missing_results_is_one_line():
     r = subprocess.run([sys.executable, "-m", "ablate.cli", "report", "no/such/dir"], capture_output=True, text=True)
     assert r.returncode == 2 and "no results found at no/such/dir" in r.stderr
+
+
+def test_ablation_table(tmp_path):
+    sets = [*TINY, "epochs=2", "input_size=32", "backbone=mobilenet_v3_small", "seeds=[0, 1]",
+            "data.synthetic.n_per_class=60", "data.test_per_class=12"]
+    api.run_trials("cxr5-ablation", overrides=sets, data="synthetic", results=tmp_path,
+                   variants=["base", "gate-uniform", "original"])
+    t = load(tmp_path).trials
+    assert sorted(t.ablation_variant.unique()) == ["base", "gate-uniform", "original"] and len(t) == 6
+    make_report(tmp_path, "csv", tmp_path / "csv")
+    a = pd.read_csv(tmp_path / "csv" / "ablation.csv").set_index("variant")
+    assert a.loc["base", "runs"] == 2 and pd.isna(a.loc["base", "diff_to_base_%"])
+    assert {"diff_to_base_%", "diff_ci_%", "mcnemar_p", "significant"} <= set(a.columns)
+    assert 0 <= a.loc["original", "mcnemar_p"] <= 1
