@@ -92,6 +92,7 @@ class DataConfig(_Strict):
     test_fraction: float | None = Field(None, gt=0.0, lt=1.0)  # used when test_per_class is None
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0)  # of the train/val part (no k-fold)
     folds: int = Field(1, ge=1, le=20)  # > 1: k-fold cross-validation on the train/val part
+    hold_out_source: str | None = None  # leave-one-source-out: test = this source's images
     split_seed: int = 0
     hflip: bool = False  # random horizontal flip while training
     decode_workers: int = Field(0, ge=0)  # threads decoding images; 0 = one per core

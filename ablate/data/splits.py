@@ -177,6 +177,10 @@ def make_splits(
 ) -> tuple[Indices, Indices, Indices]:
     """(train, val, test) indices into `samples` (sorted int64, disjoint, covering all samples).
 
+    With ``cfg.hold_out_source`` the test set is every image of that source and train/val
+    come from the other sources, without the held-out source's patients (those images are in
+    no split): whether a model learned the disease or the source shows in its test accuracy.
+
     Args:
         cfg: the split rules (test_per_class / test_fraction, folds, val_fraction, split_seed).
         fold: the validation fold when ``cfg.folds > 1`` (None = 0).
@@ -190,7 +194,10 @@ def make_splits(
     fold = _check_fold(cfg, fold)
     official = official_split(samples)
     every = np.arange(len(samples), dtype=np.int64)
-    if official is None:
+    if cfg.hold_out_source is not None:
+        test, pool = _source_part(samples, cfg.hold_out_source)
+        official, given_val = None, None
+    elif official is None:
         test = _test_part(samples, labels, every, cfg, class_names)
         pool, given_val = np.setdiff1d(every, test), None
     else:
@@ -208,6 +215,18 @@ def make_splits(
         val = _val_part(samples, labels, pool, cfg, class_names)
         train = np.setdiff1d(pool, val)
     return _sorted(train), _sorted(val), _sorted(test)
+
+
+def _source_part(samples: Sequence[Sample], source: str) -> tuple[Indices, Indices]:
+    """(test = the source's images, pool = other sources' images of other patients)."""
+    src = np.array([s.source for s in samples])
+    test = np.nonzero(src == source)[0].astype(np.int64)
+    if len(test) == 0:
+        known = ", ".join(sorted(set(src.tolist()) - {""})) or "none (the dataset names no sources)"
+        raise DataError(f"data.hold_out_source {source!r} matches no image; sources: {known}")
+    held = {samples[i].patient_id for i in test if samples[i].patient_id}
+    pool = np.array([i for i in np.nonzero(src != source)[0] if samples[i].patient_id not in held], dtype=np.int64)
+    return test, pool
 
 
 def _check_fold(cfg: DataConfig, fold: int | None) -> int:

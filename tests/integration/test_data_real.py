@@ -84,3 +84,15 @@ def test_real_kfold_keeps_patients_together_and_pixels_match_pil(cache_dir):
     assert not (vals[0] & vals[1])
     for img, s in list(zip(d.test.images, d.test.samples, strict=True))[::25]:
         assert np.array_equal(img.permute(1, 2, 0).numpy(), load_image(s.path, 32))
+
+
+def test_leave_one_source_out_on_real_images(real_data, tmp_path):
+    from ablate.errors import DataError
+
+    cfg = DataConfig(path=str(real_data / "manifest.csv"), hold_out_source="DS1", cache_dir=str(tmp_path))
+    d = prepare_data(cfg, 32)
+    assert {s.source for s in d.test.samples} == {"DS1"} and len(d.test.labels) == 30
+    assert not {s.source for s in d.train.samples + d.val.samples} & {"DS1"}
+    assert len(d.train.labels) + len(d.val.labels) == 570
+    with pytest.raises(DataError, match="matches no image; sources: DS1, DS2"):
+        prepare_data(cfg.model_copy(update={"hold_out_source": "DS9"}), 32)
