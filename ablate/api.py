@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +130,9 @@ def robustness(
         d = prepare_data(dcfg, cfg.input_size, progress=lambda m: console.print(f"[dim]{m}[/]"))
         device = select_device(cfg.device)
         lv = paper_levels() + [("custom", float(n), float(m)) for n, m in (levels or [])]
+        preprocess = functools.partial(normalize_batch, kind=cfg.data.normalize)
         rows = [{"trial_id": tid, **r} for r in robustness_eval(
-            model.to(device), d.test.images, d.test.labels, lv, lambda b: normalize_batch(b, cfg.data.normalize),
+            model.to(device), d.test.images, d.test.labels, lv, preprocess,
             device, cfg.eval_batch_size or cfg.batch_size, seed)]
         _atomic_write(table_from_rows("robustness", rows), root / "robustness" / f"{tid}.parquet")
         console.print(f"{tid}: clean {rows[0]['accuracy']:.4f}, " + ", ".join(

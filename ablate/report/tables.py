@@ -83,7 +83,7 @@ def kfold(res: Results) -> Section | None:
         return None
     t = t[t.fold.notna()]
     rows = []
-    for (h, seed), g in t.groupby(["config_hash", "seed"]):
+    for (_, seed), g in t.groupby(["config_hash", "seed"]):
         g = g.sort_values("fold")
         best = g.loc[g.val_acc.idxmax()]
         row = {"config": f"{g.backbone.iloc[0]} {g.variant.iloc[0]}", "seed": seed}

@@ -136,7 +136,7 @@ def schema_for(table: str, rows: list[dict[str, Any]]) -> pa.Schema:
     fields = list(base)
     known = set(base.names)
     for row in rows:
-        for key, value in row.items():
+        for key in row:
             if key not in known:
                 known.add(key)
                 fields.append(pa.field(key, _arrow_type([r.get(key) for r in rows])))

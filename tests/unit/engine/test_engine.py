@@ -47,7 +47,7 @@ def _data(n=40, size=32, k=2) -> PreparedData:
     def split(m):  # class 1 images are bright, class 0 dark: learnable in a few steps
         labels = torch.arange(m) % k
         imgs = (torch.rand(m, 3, size, size, generator=g) * 60 + labels.view(-1, 1, 1, 1) * 150).to(torch.uint8)
-        return Split(imgs, labels, [Sample(f"img{i}", str(int(l))) for i, l in enumerate(labels)])
+        return Split(imgs, labels, [Sample(f"img{i}", str(int(lab))) for i, lab in enumerate(labels)])
     return PreparedData([str(i) for i in range(k)], split(n), split(n // 2), split(n // 2), dataset_hash="h")
 
 
