@@ -31,6 +31,7 @@ class StepContext:
         check_every: steps between non-finite loss checks (1 on CPU; more on GPU to avoid syncs).
         hflip: random horizontal flips while training.
         after_backward: called after each backward (e.g. gradient statistics).
+        on_step: called as ``on_step(step, steps)`` after each training step (progress bars).
     """
 
     device: torch.device
@@ -41,6 +42,7 @@ class StepContext:
     check_every: int = 1
     hflip: bool = False
     after_backward: Callable[[nn.Module], None] | None = None
+    on_step: Callable[[int, int], None] | None = None
 
     def inputs(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         non_blocking = self.device.type == "cuda"
@@ -88,6 +90,7 @@ def train_one_epoch(
     loss_sum = torch.zeros((), device=ctx.device, dtype=torch.float64)
     correct = torch.zeros((), device=ctx.device, dtype=torch.int64)
     seen = 0
+    steps = len(batches) if hasattr(batches, "__len__") else 0
     start = time.perf_counter()
     for step, (xb, yb) in enumerate(batches, start=1):
         x, y = ctx.inputs(xb, yb)
@@ -116,6 +119,8 @@ def train_one_epoch(
         correct += (logits.detach().argmax(1) == y).sum()
         if step % ctx.check_every == 0 and not torch.isfinite(loss_sum):
             raise TrialFailed(f"non-finite loss at step {step}; lower the learning rate or check the data")
+        if ctx.on_step is not None:
+            ctx.on_step(step, steps)
     if not torch.isfinite(loss_sum):
         raise TrialFailed("non-finite loss in the last steps of the epoch; lower the learning rate or check the data")
     if ctx.device.type == "cuda":

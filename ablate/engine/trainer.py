@@ -48,6 +48,12 @@ class Reporter(Protocol):
         """One finished epoch: its `epochs` row and a function returning the checkpoint state."""
 
 
+class StepReporter(Protocol):
+    """A reporter that also wants every training step (for a progress bar)."""
+
+    def on_step(self, epoch: int, step: int, steps: int) -> None: ...
+
+
 class NullReporter:
     def on_start(self, info: dict[str, Any]) -> None:
         pass
@@ -187,6 +193,8 @@ def run_trial(
             for g in optimizer.param_groups:
                 g["lr"] = phase_lr(phase, e - first, n_in_phase)
             train.set_epoch(e)
+            if runtime.is_main and hasattr(reporter, "on_step"):
+                ctx.on_step = functools.partial(reporter.on_step, e + 1)
             tr = train_one_epoch(model, train, optimizer, ctx, scaler)
             ev = evaluate(model, val, ctx)
             row = {

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ablate.config import TrialConfig
 from ablate.engine.trainer import TrialOutcome, run_trial
@@ -19,10 +20,28 @@ __all__ = ["ConsoleReporter", "run_local_trial"]
 
 
 class ConsoleReporter:
-    """Prints one line per epoch: phase, losses, accuracies, throughput."""
+    """One line per epoch (phase, losses, accuracies, throughput); on a terminal, a progress
+    bar through each epoch's steps as well."""
 
     def __init__(self, console: Console, epochs: int, label: str = "") -> None:
         self.console, self.epochs, self.label = console, epochs, label
+        self._bar: Progress | None = None
+        self._task = None
+
+    def on_step(self, epoch: int, step: int, steps: int) -> None:
+        if not self.console.is_terminal:
+            return
+        if self._bar is None:
+            self._bar = Progress(TextColumn("  epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), console=self.console, transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task("", total=steps, epoch=epoch)
+        self._bar.update(self._task, completed=step, total=steps, epoch=epoch)
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
     def on_start(self, info: dict[str, Any]) -> None:
         self.console.print(
@@ -33,6 +52,7 @@ class ConsoleReporter:
         )
 
     def on_epoch(self, row: dict[str, Any], state: Callable[[], dict]) -> None:
+        self._close_bar()
         self.console.print(
             f"  epoch {row['epoch']:>3}/{self.epochs} {row['optimizer']:<5} lr {row['lr']:.1e} | "
             f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} | "
@@ -73,6 +93,7 @@ def run_local_trial(
             progress=lambda msg: console.print(f"[dim]{msg}[/]"),
         )
     except BaseException:
+        reporter._close_bar()
         shutil.rmtree(tb_dir, ignore_errors=True)
         _remove_if_empty(results_dir / "tensorboard")
         _remove_if_empty(results_dir)
