@@ -10,7 +10,16 @@ from rich.console import Console
 
 from ablate.config import SweepConfig, TrialConfig, _read_yaml, load_sweep, search_space_dirs
 
-__all__ = ["cam", "default_results_dir", "expand_seeds", "list_sweeps", "load_with_data", "robustness", "run_trials"]
+__all__ = [
+    "cam",
+    "default_results_dir",
+    "expand_seeds",
+    "list_sweeps",
+    "load_with_data",
+    "robustness",
+    "run_sweep",
+    "run_trials",
+]
 
 
 def default_results_dir(sweep: SweepConfig) -> Path:
@@ -70,6 +79,31 @@ def run_trials(
         for cfg in expand_seeds(base)
         for fold in (range(cfg.data.folds) if cfg.data.folds > 1 else [None])
     ]
+
+
+def run_sweep(
+    sweep_or_config: str | Path,
+    *,
+    overrides: list[str] | None = None,
+    data: str | None = None,
+    results: str | Path | None = None,
+    local: bool = False,
+    address: str | None = None,
+    storage: str | None = None,
+    resume: bool = False,
+    console: Console | None = None,
+) -> Any:
+    """`ablate run`: the whole sweep with Ray Tune, each trial a Ray Train job.
+
+    Returns:
+        The sweep's trials table (pandas).
+    """
+    from ablate.runners.ray import run_sweep as ray_run_sweep
+
+    sweep = load_with_data(sweep_or_config, overrides)
+    results_dir = Path(results) if results is not None else default_results_dir(sweep)
+    return ray_run_sweep(sweep, results_dir=results_dir, address=address, storage=storage, local=local,
+                         resume=resume, data_override=data, console=console)
 
 
 def list_sweeps() -> list[dict[str, str]]:

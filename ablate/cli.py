@@ -60,6 +60,26 @@ def trial(
         raise AblateError(f"trial {failed[0].trial_id} failed: {failed[0].reason}")
 
 
+@app.command()
+def run(
+    sweep: Annotated[str, typer.Argument(help="A sweep name (see `ablate list`) or a YAML file")],
+    local: Annotated[bool, typer.Option("--local", help="Run on this machine with a local Ray instance")] = False,
+    address: Annotated[Optional[str], typer.Option("--address", help="Join a Ray cluster: auto or ray://HOST:10001")] = None,
+    storage: Annotated[Optional[str], typer.Option("--storage", help="Shared path or URI for checkpoints (multi-node)")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted sweep (errored trials retried)")] = False,
+    set_: SetOpt = None,
+    data: DataOpt = None,
+    results: ResultsOpt = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Drop unreadable images (recorded in the trial rows)")] = False,
+) -> None:
+    """Run a sweep: Ray Tune + Optuna + ASHA, each trial a Ray Train (DDP) job."""
+    from ablate import api
+
+    set_ = [*(set_ or []), *(["data.skip_bad=true"] if skip_bad else [])]
+    api.run_sweep(sweep, overrides=set_, data=data, results=results, local=local, address=address,
+                  storage=storage, resume=resume, console=console)
+
+
 @app.command("list")
 def list_() -> None:
     """The experiments in search_spaces/ with a one-line description."""
