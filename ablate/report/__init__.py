@@ -1,4 +1,5 @@
-"""Reports: the paper's tables with statistics (`tables`, `stats`), figures, rendering."""
+"""Reports: the paper's tables with statistics (`tables`, `stats`), figures, Grad-CAM (`cam`),
+rendering."""
 
 from __future__ import annotations
 
@@ -15,10 +16,14 @@ def resolve_results(target: str | Path) -> Path:
     for cand in (p, Path("results") / str(target)):
         if (cand / "trials").is_dir():
             return cand
-    raise AblateError(f"no results found at {target} (nor results/{target}); run `ablate trial` or `ablate run` first")
+    raise AblateError(
+        f"no results found at {target} (nor results/{target}); run `ablate trial` or `ablate run` first"
+    )
 
 
-def make_report(target: str | Path, fmt: str = "md", out: str | Path | None = None) -> tuple[list[Path], list[str]]:
+def make_report(
+    target: str | Path, fmt: str = "md", out: str | Path | None = None
+) -> tuple[list[Path], list[str]]:
     """Regenerate the tables and figures from a results folder.
 
     Returns:
