@@ -1,4 +1,14 @@
-"""Validation of a sweep's search space against the trial config it modifies."""
+"""Validation of a sweep's search space against the trial config it modifies.
+
+A space key is a dotted config path (``fusion.pcb_channels``), or the label of a *combined
+axis*: a ``grid``/``choice`` whose key is not a config field and whose values are mappings of
+dotted paths set together, e.g. six original backbones plus one modified ResNet18::
+
+    model:
+      grid:
+        - {backbone: vgg16, variant: original}
+        - {backbone: resnet18, variant: modified, fusion.pcb_channels: 32}
+"""
 
 from __future__ import annotations
 
@@ -9,7 +19,7 @@ from ablate.errors import ConfigError
 if TYPE_CHECKING:
     from ablate.config import SweepConfig
 
-__all__ = ["example_value", "validate_space"]
+__all__ = ["example_value", "expand_values", "is_combined_axis", "validate_space"]
 
 
 def example_value(dist: dict[str, Any]) -> Any:
@@ -20,6 +30,29 @@ def example_value(dist: dict[str, Any]) -> Any:
     if kind == "subset":
         return list(arg["of"][: int(arg.get("min", 1))])
     return arg[0]
+
+
+def is_combined_axis(key: str, dist: dict[str, Any]) -> bool:
+    """A choice/grid labelled by a non-config key whose every value is a mapping of overrides."""
+    from ablate.config import TrialConfig
+
+    (kind, arg), = dist.items()
+    return (
+        kind in ("choice", "grid")
+        and key.split(".")[0] not in TrialConfig.model_fields
+        and all(isinstance(v, dict) and v for v in arg)
+    )
+
+
+def expand_values(space: dict[str, dict[str, Any]], values: dict[str, Any]) -> dict[str, Any]:
+    """Sampled values as dotted-path overrides: a combined axis contributes its mapping's keys."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in space and is_combined_axis(key, space[key]):
+            out.update(value)
+        else:
+            out[key] = value
+    return out
 
 
 def validate_space(sweep: SweepConfig) -> None:
@@ -40,8 +73,10 @@ def validate_space(sweep: SweepConfig) -> None:
             values = [list(arg["of"])]
         else:
             values = list(arg)
+        combined = is_combined_axis(key, dist)
         for v in values:
-            raw = apply_overrides({"trial": base}, [f"{key}={_yaml(v)}"])["trial"]
+            sets = [f"{k}={_yaml(x)}" for k, x in v.items()] if combined else [f"{key}={_yaml(v)}"]
+            raw = apply_overrides({"trial": base}, sets)["trial"]
             try:
                 validate_trial(raw, source=f"search.space.{key}={v!r}")
             except ConfigError as e:

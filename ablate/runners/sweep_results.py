@@ -1,0 +1,307 @@
+"""A sweep's rows, written on the driver exactly once per Tune trial (Ray-free).
+
+**Where a trial's rows come from.** Every Ray Train run of a sweep lives in storage at
+``<storage>/train/<row id>/`` and keeps one checkpoint folder (written by rank 0):
+
+* ``epoch-NNNN/``: ``state.pt`` (the `run_trial` checkpoint state, for resuming) and
+  ``progress.json`` (the epoch rows so far and the trial's static facts);
+* ``final/`` once `run_trial` returned: ``progress.json``, ``tables/<table>.parquet`` (every
+  table `run_trial` produced, test-set evaluation included) and ``models/<row id>.pt`` (its best
+  weights, in `ablate.results.models` format).
+
+When a trial ends, `record_trial` writes its rows: from ``final/`` when it exists (status
+``ok``, or ``failed`` for a non-finite loss); otherwise from the last ``epoch-NNNN/`` with
+status ``stopped_early`` (ASHA stopped it: its epochs so far, test metrics NaN) or ``failed``
+(the reason the trainable reported, or Tune's error). A trial whose sampled config is
+invalid has no Train run and gets a ``failed`` row naming the problem.
+
+**Exactly once.** The row id is ``<sweep>-<Tune trial id>``, stable across ``--resume``
+(Tune restores its trials with their ids, Train resumes each run by its name), and
+`write_trial` replaces a trial's files, so writing a trial twice leaves one row. Two
+writers share `record_trial`: a Tune callback when a trial ends, and `reconcile` after
+``Tuner.fit()`` (also after a restore), which writes every ended trial that has no committed
+row: a driver killed between a trial's end and its write loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+import ablate
+from ablate.config import SweepConfig, config_hash, flatten
+from ablate.errors import ConfigError
+from ablate.results import TABLES, committed_trials, table_from_rows, write_trial
+from ablate.results.models import model_path, save_model
+from ablate.search.translate import space_columns, trial_config
+
+__all__ = [
+    "FINAL",
+    "RunStore",
+    "TrialEnd",
+    "epoch_dir_name",
+    "read_checkpoint",
+    "reconcile",
+    "record_trial",
+    "row_id_for",
+    "write_epoch_checkpoint",
+    "write_final_checkpoint",
+]
+
+FINAL = "final"
+PROGRESS = "progress.json"
+STATE = "state.pt"
+TABLES_DIR = "tables"
+_EPOCH = re.compile(r"^epoch-(\d+)$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9.=-]+")
+
+
+def row_id_for(sweep_name: str, ray_trial_id: str) -> str:
+    """The stable row id of a sweep trial: ``<sweep>-<Tune trial id>``."""
+    return f"{_UNSAFE.sub('-', sweep_name)}-{ray_trial_id}"
+
+
+def epoch_dir_name(epoch: int) -> str:
+    return f"epoch-{epoch:04d}"
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+def write_epoch_checkpoint(folder: Path, progress: dict[str, Any], state: dict[str, Any]) -> None:
+    """Fill a checkpoint folder for one epoch: the resumable state and the progress so far."""
+    import torch
+
+    torch.save(state, folder / STATE)
+    (folder / PROGRESS).write_text(json.dumps(progress))
+
+
+def write_final_checkpoint(
+    folder: Path,
+    progress: dict[str, Any],
+    tables: Mapping[str, list[dict[str, Any]]],
+    best_model: tuple[dict[str, Any], dict[str, Any], list[str]] | None,
+) -> None:
+    """Fill the ``final`` checkpoint: progress, every table as Parquet, the best weights.
+
+    Args:
+        best_model: (state dict, resolved config, class names), or None when no epoch finished.
+    """
+    (folder / TABLES_DIR).mkdir()
+    for name, rows in tables.items():
+        if rows:
+            pq.write_table(table_from_rows(name, rows), folder / TABLES_DIR / f"{name}.parquet")
+    if best_model is not None:
+        save_model(folder, progress["row_id"], *best_model)
+    (folder / PROGRESS).write_text(json.dumps(progress))
+
+
+def read_checkpoint(folder: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(resume state, None) of an epoch checkpoint, or (None, final metrics) of ``final``."""
+    progress = json.loads((folder / PROGRESS).read_text())
+    if (folder / TABLES_DIR).is_dir():
+        return None, progress["metrics"]
+    import torch
+
+    return torch.load(folder / STATE, map_location="cpu", weights_only=True), None
+
+
+# --------------------------------------------------------------------------- driver side
+
+
+@dataclass(frozen=True)
+class RunStore:
+    """The Train runs of one sweep in storage: ``<root>/<row id>/<checkpoint>/``.
+
+    Args:
+        root: an absolute path or a URI (``s3://bucket/sweeps/train``) that pyarrow can open.
+    """
+
+    root: str
+
+    def _fs(self) -> tuple[pafs.FileSystem, str]:
+        return pafs.FileSystem.from_uri(self.root)
+
+    def checkpoints(self, row_id: str) -> list[str]:
+        """Filesystem paths of the run's checkpoints with a progress file, newest first
+        (``final`` before any epoch)."""
+        fs, base = self._fs()
+        infos = fs.get_file_info(pafs.FileSelector(f"{base}/{row_id}", allow_not_found=True))
+        names = {Path(i.path).name for i in infos if i.type == pafs.FileType.Directory}
+        epochs = sorted(((int(m.group(1)), n) for n in names if (m := _EPOCH.match(n))), reverse=True)
+        ordered = ([FINAL] if FINAL in names else []) + [n for _, n in epochs]
+        return [f"{base}/{row_id}/{n}" for n in ordered if self._exists(fs, f"{base}/{row_id}/{n}/{PROGRESS}")]
+
+    @staticmethod
+    def _exists(fs: pafs.FileSystem, path: str) -> bool:
+        return fs.get_file_info(path).type == pafs.FileType.File
+
+    def progress(self, ckpt: str) -> dict[str, Any]:
+        fs, _ = self._fs()
+        with fs.open_input_stream(f"{ckpt}/{PROGRESS}") as f:
+            return json.loads(f.read().decode())
+
+    def tables(self, ckpt: str) -> dict[str, list[dict[str, Any]]]:
+        fs, _ = self._fs()
+        out: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
+        for info in fs.get_file_info(pafs.FileSelector(f"{ckpt}/{TABLES_DIR}", allow_not_found=True)):
+            if info.path.endswith(".parquet"):
+                out[Path(info.path).stem] = pq.read_table(info.path, filesystem=fs).to_pylist()
+        return out
+
+    def fetch_model(self, ckpt: str, row_id: str, results_dir: Path) -> bool:
+        """Copy the run's best weights to ``results_dir/models/<row id>.pt`` (atomically)."""
+        fs, _ = self._fs()
+        src = f"{ckpt}/{model_path('', row_id).as_posix()}"
+        if not self._exists(fs, src):
+            return False
+        dest = model_path(results_dir, row_id)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with (
+            tempfile.NamedTemporaryFile(dir=dest.parent, prefix=".tmp-", suffix=".pt", delete=False) as tmp,
+            fs.open_input_stream(src) as f,
+        ):
+            shutil.copyfileobj(f, tmp)
+        Path(tmp.name).replace(dest)
+        return True
+
+    def prune_states(self, row_id: str) -> None:
+        """Delete the resumable states of a run that will not resume (keeps progress files)."""
+        fs, base = self._fs()
+        for info in fs.get_file_info(pafs.FileSelector(f"{base}/{row_id}", allow_not_found=True, recursive=True)):
+            if info.type == pafs.FileType.File and Path(info.path).name == STATE:
+                fs.delete_file(info.path)
+
+
+@dataclass(frozen=True)
+class TrialEnd:
+    """What the driver knows about a Tune trial that ended.
+
+    Args:
+        ray_trial_id: Tune's trial id.
+        values: the trial's grid and sampled values, by dotted config path.
+        grid_point: index of its grid point.
+        errored: Tune ended the trial in ERROR (its driver process failed).
+        last_result: the last result Tune received (``{}`` when none).
+        error: Tune's error message when errored.
+    """
+
+    ray_trial_id: str
+    values: dict[str, Any]
+    grid_point: int = 0
+    errored: bool = False
+    last_result: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+def record_trial(results_dir: str | Path, sweep: SweepConfig, end: TrialEnd, store: RunStore) -> dict[str, Any]:
+    """Write one ended trial's rows (replacing any earlier write) and return its trials row."""
+    results_dir = Path(results_dir)
+    row_id = row_id_for(sweep.name, end.ray_trial_id)
+    ckpt, progress, tables = _newest_readable(store, row_id)
+    if ckpt is not None and tables is not None:
+        store.fetch_model(ckpt, row_id, results_dir)
+    else:
+        status, reason = _end_status(end, len(progress.get("history", [])))
+        tables = partial_tables(sweep, row_id, end, progress, status, reason)
+    tables["trials"][0].update(sweep_columns(sweep, end))
+    write_trial(results_dir, row_id, tables)
+    if tables["trials"][0]["status"] == "stopped_early":
+        store.prune_states(row_id)
+    return tables["trials"][0]
+
+
+def _newest_readable(store: RunStore, row_id: str) -> tuple[str | None, dict[str, Any], dict | None]:
+    """The newest checkpoint that reads whole: (path, progress, the final tables or None).
+
+    A run killed while its checkpoint was being copied may leave a torn one; the previous is used.
+    """
+    for ckpt in store.checkpoints(row_id):
+        try:
+            progress = store.progress(ckpt)
+            tables = store.tables(ckpt) if Path(ckpt).name == FINAL else None
+        except (OSError, ValueError):  # pyarrow's ArrowInvalid is a ValueError
+            continue
+        if tables is not None and len(tables["trials"]) != 1:
+            continue
+        return ckpt, progress, tables
+    return None, {}, None
+
+
+def reconcile(results_dir: str | Path, sweep: SweepConfig, ends: Iterable[TrialEnd], store: RunStore) -> list[str]:
+    """Write every ended trial whose rows are not committed yet; returns their row ids."""
+    done = committed_trials(results_dir)
+    written = []
+    for end in ends:
+        row_id = row_id_for(sweep.name, end.ray_trial_id)
+        if row_id not in done:
+            record_trial(results_dir, sweep, end, store)
+            written.append(row_id)
+    return written
+
+
+def sweep_columns(sweep: SweepConfig, end: TrialEnd) -> dict[str, Any]:
+    """Columns a sweep adds to the trials row: sweep name, Tune ids, the searched values."""
+    return {"sweep": sweep.name, "ray_trial_id": end.ray_trial_id, "grid_point": end.grid_point,
+            **space_columns(end.values)}
+
+
+def _end_status(end: TrialEnd, epochs: int) -> tuple[str, str]:
+    if end.last_result.get("final"):
+        return "failed", str(end.last_result.get("reason") or "the trial failed")
+    if end.errored:
+        return "failed", end.error or "the trial's driver process failed"
+    return "stopped_early", f"stopped early by the scheduler after {epochs} epoch(s)"
+
+
+def partial_tables(
+    sweep: SweepConfig, row_id: str, end: TrialEnd, progress: Mapping[str, Any], status: str, reason: str
+) -> dict[str, list[dict[str, Any]]]:
+    """Rows of a trial without final tables: its epochs so far and a trials row (test NaN)."""
+    history = [{**r, "trial_id": row_id} for r in progress.get("history", [])]
+    best = max(history, key=lambda r: (r["val_acc"], -r["epoch"]), default=None)
+    speeds = [r["images_per_s"] for r in history]
+    row: dict[str, Any] = dict.fromkeys(TABLES["trials"].names)
+    row.update(
+        trial_id=row_id, name=sweep.trial.name, status=status, reason=reason, epochs_run=len(history),
+        best_epoch=best["epoch"] if best else -1,
+        val_acc=best["val_acc"] if best else math.nan, val_loss=best["val_loss"] if best else math.nan,
+        test_acc=math.nan, test_loss=math.nan,
+        wall_s=float(progress.get("elapsed", sum(r["epoch_s"] for r in history))),
+        train_images_per_s=sum(speeds) / len(speeds) if speeds else math.nan,
+        ablate_version=ablate.__version__, torch_version=_version("torch"),
+        finished_at=datetime.now(timezone.utc).replace(microsecond=0),
+    )
+    row.update(progress.get("info", {}))
+    row.update(_config_columns(sweep, end.values))
+    return {"trials": [row], "epochs": history}
+
+
+def _config_columns(sweep: SweepConfig, values: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        cfg = trial_config(sweep, values)
+    except ConfigError:  # an invalid sampled combination: keep what is known
+        base = sweep.trial
+        return {"seed": base.seed, "backbone": base.backbone, "variant": base.variant,
+                "scenario": base.data.scenario, "config_hash": "", "config_json": json.dumps(dict(values))}
+    return {"seed": cfg.seed, "backbone": cfg.backbone, "variant": cfg.variant, "scenario": cfg.data.scenario,
+            "config_hash": config_hash(cfg), "config_json": json.dumps(cfg.resolved_dump()), **flatten(cfg)}
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return ""

@@ -1,0 +1,181 @@
+"""A sweep file's search space -> grid points, an Optuna define-by-run function, trial configs.
+
+Ray-free: `ablate.runners.ray` wires these pieces into Ray Tune; unit tests drive them with
+plain Optuna studies.
+
+**Grid x Optuna.** Ray's `OptunaSearch` refuses `grid_search` parameters, and one Optuna
+study over a mixed space would let TPE pool results across grid points (a learning rate that
+suits VGG16 is not evidence for SqueezeNet). So a sweep is the outer product of its *grid axes*,
+and every grid point gets its own searcher and `search.num_samples` trials:
+
+* grid axes: every ``grid:`` key, ``seed`` when the base trial lists ``seeds``, and, with
+  ``algorithm: grid``, every ``choice:`` key too (enumerated rather than sampled);
+* sampled axes: everything else, suggested by the grid point's own Optuna sampler through
+  one define-by-run function (`SpaceSampler`): TPE for ``algorithm: optuna``, Optuna's
+  random sampler for ``random`` and for the continuous axes left under ``grid``.
+
+The runner issues trials round-robin over the grid points (point 0's first sample, point
+1's first sample, ...), so a partial sweep covers every point evenly. Total trials =
+``len(grid_points) * num_samples``; a sweep with grid axes only runs each point
+``num_samples`` times (identical configs: vary ``seeds`` for repeats).
+
+**Fusion placement.** ``subset: {of: [taps...], min: k}`` becomes one boolean per candidate
+(Optuna parameter ``"<key>[<tap>]"``), so TPE learns which taps help. The minimum is
+enforced without rejection: once the candidates left are exactly the ones still needed, they
+are taken without being asked (a conditional parameter, which Optuna's define-by-run
+handles). The value set in the config is the chosen taps in candidate order.
+
+**Combined axes.** A ``grid``/``choice`` labelled by a non-config key whose values are
+mappings (``model: {grid: [{backbone: vgg16, variant: original}, ...]}``) sets several keys
+at once (`ablate.search.space.is_combined_axis`): "six originals plus one modified" is one
+axis of seven values, not a 6 x 2 product.
+
+**Validation.** Every sample becomes a `TrialConfig` through `apply_overrides` and the
+config's own validation (`trial_config`); an invalid combination raises `ConfigError`, which
+the runner records as that trial's failure rather than stopping the sweep.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ablate.config import SearchConfig, SweepConfig, TrialConfig, apply_overrides, validate_trial
+from ablate.search.space import expand_values
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = [
+    "SpaceSampler",
+    "grid_axes",
+    "grid_points",
+    "make_sampler",
+    "sampled_axes",
+    "space_columns",
+    "trial_config",
+]
+
+Distribution = dict[str, Any]
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def grid_axes(sweep: SweepConfig) -> dict[str, list[Any]]:
+    """Axes enumerated as an outer product, in file order (``seed`` first when ``seeds`` is set)."""
+    search = sweep.search
+    axes: dict[str, list[Any]] = {}
+    if sweep.trial.seeds and "seed" not in search.space:
+        axes["seed"] = list(sweep.trial.seeds)
+    for key, dist in search.space.items():
+        (kind, arg), = dist.items()
+        if kind == "grid" or (kind == "choice" and search.algorithm == "grid"):
+            axes[key] = list(arg)
+    return axes
+
+
+def sampled_axes(search: SearchConfig) -> dict[str, Distribution]:
+    """Axes a searcher samples: all that are not grid axes."""
+    out: dict[str, Distribution] = {}
+    for key, dist in search.space.items():
+        (kind, _), = dist.items()
+        if kind == "grid" or (kind == "choice" and search.algorithm == "grid"):
+            continue
+        out[key] = dist
+    return out
+
+
+def grid_points(sweep: SweepConfig) -> list[dict[str, Any]]:
+    """Every combination of the grid axes (``[{}]`` when there are none)."""
+    axes = grid_axes(sweep)
+    return [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+
+class SpaceSampler:
+    """Optuna define-by-run function over the sampled axes; it only suggests, never computes.
+
+    A module-level class (not a closure) so the Tune searcher holding it can be pickled into
+    the experiment checkpoint and restored on ``--resume``.
+
+    Args:
+        axes: dotted config path -> distribution (`sampled_axes`).
+    """
+
+    def __init__(self, axes: Mapping[str, Distribution]) -> None:
+        self.axes = dict(axes)
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        return {key: _suggest(trial, key, dist) for key, dist in self.axes.items()}
+
+
+def _suggest(trial: optuna.Trial, key: str, dist: Distribution) -> Any:
+    (kind, arg), = dist.items()
+    if kind == "choice":
+        if all(isinstance(v, _SCALARS) for v in arg):
+            return trial.suggest_categorical(key, list(arg))
+        index = trial.suggest_categorical(f"{key}[index]", list(range(len(arg))))
+        return arg[index]  # lists/mappings as choices: Optuna sees their index
+    if kind == "uniform":
+        return trial.suggest_float(key, float(arg[0]), float(arg[1]))
+    if kind == "loguniform":
+        return trial.suggest_float(key, float(arg[0]), float(arg[1]), log=True)
+    if kind == "int":
+        return trial.suggest_int(key, int(arg[0]), int(arg[1]))
+    if kind == "subset":
+        return _suggest_subset(trial, key, list(arg["of"]), int(arg.get("min", 1)))
+    raise ValueError(f"search.space.{key}: {kind!r} is not sampled")  # grid: never reaches here
+
+
+def _suggest_subset(trial: optuna.Trial, key: str, candidates: list[Any], minimum: int) -> list[Any]:
+    """One boolean per candidate; the last ones are forced in when needed to reach `minimum`."""
+    chosen: list[Any] = []
+    for i, cand in enumerate(candidates):
+        left = len(candidates) - i
+        if minimum - len(chosen) >= left or trial.suggest_categorical(f"{key}[{cand}]", [True, False]):
+            chosen.append(cand)
+    return chosen
+
+
+def make_sampler(algorithm: str, seed: int, num_samples: int) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler of one grid point: TPE for ``optuna``, random otherwise.
+
+    TPE runs multivariate with groups (the subset booleans are conditional), and starts
+    modelling after a third of the point's samples (at least 2, at most Optuna's default 10).
+    """
+    import optuna
+
+    if algorithm != "optuna":
+        return optuna.samplers.RandomSampler(seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(
+            seed=seed,
+            n_startup_trials=min(10, max(2, num_samples // 3)),
+            multivariate=True,
+            group=True,
+        )
+
+
+def trial_config(sweep: SweepConfig, values: Mapping[str, Any]) -> TrialConfig:
+    """The sweep's base trial with `values` set at their dotted paths, validated.
+
+    Raises:
+        ConfigError: the combination is not a valid trial (one line, naming the values).
+    """
+    base = sweep.trial.model_dump(mode="json")
+    base["seeds"] = None  # a sweep runs `seeds` as a grid axis
+    overrides = expand_values(sweep.search.space, dict(values))
+    sets = [f"{key}={json.dumps(value)}" for key, value in overrides.items()]
+    raw = apply_overrides({"trial": base}, sets)["trial"]
+    shown = ", ".join(f"{k}={v!r}" for k, v in values.items()) or "the base trial"
+    return validate_trial(raw, source=f"sampled {shown}")
+
+
+def space_columns(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``space.<key>`` columns for the trials row; lists and mappings as JSON strings."""
+    return {
+        f"space.{key}": value if isinstance(value, _SCALARS) else json.dumps(value)
+        for key, value in values.items()
+    }

@@ -1,0 +1,155 @@
+"""`run_sweep` end to end on a local Ray instance: Tune + Train (V2) + Optuna + ASHA, real Parquet.
+
+One Ray instance (2 CPUs) serves the module. The sweeps are tiny: MobileNetV3-small at 32 px
+on the synthetic set, a few epochs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ablate.config import load_sweep
+from ablate.results import TABLES, load
+
+pytestmark = pytest.mark.slow
+
+TINY_TRIAL: dict[str, Any] = {
+    "backbone": "mobilenet_v3_small",
+    "variant": "modified",
+    "input_size": 32,
+    "batch_size": 16,
+    "epochs": 3,
+    "phases": [{"optimizer": "adam", "lr": 0.003}],
+    "data": {"path": "synthetic", "normalize": "imagenet", "test_per_class": 5, "val_fraction": 0.2,
+             "synthetic": {"n_per_class": 60, "image_size": 32}},
+}
+
+
+def tiny_sweep_file(folder: Path, name: str, *, trial: dict | None = None, **sections: Any) -> Path:
+    """Write a small sweep file (the tiny trial plus `sections`) and return its path."""
+    raw = {"name": name, "description": f"test sweep {name}", "trial": {**TINY_TRIAL, **(trial or {})}, **sections}
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def assert_complete_rows(res_dir: Path, n_trials: int) -> Any:
+    """One trials row per trial, and each trial's epochs 1..epochs_run exactly once."""
+    res = load(res_dir)
+    t, e = res.trials, res.epochs
+    assert len(t) == n_trials and t.trial_id.is_unique and t.ray_trial_id.is_unique
+    assert set(TABLES["trials"].names) <= set(t.columns)
+    assert set(e.trial_id) <= set(t.trial_id)
+    for _, row in t.iterrows():
+        epochs = sorted(e[e.trial_id == row.trial_id].epoch)
+        assert epochs == list(range(1, row.epochs_run + 1)), (row.trial_id, epochs)
+    return res
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    from ablate.runners.ray import start_local_ray
+
+    start_local_ray(num_cpus=2)
+    yield
+    ray.shutdown()
+
+
+def test_optuna_asha_sweep_writes_one_row_per_trial_and_stops_a_bad_curve(tmp_path, local_ray):
+    """A grid over the Adam lr (0.003 learns, 1e-12 cannot) x 2 Optuna samples each. Trials run one at
+    a time, good lr first, so when a bad-lr trial reaches the rung at epoch 2 its training loss is
+    compared with a good one's: ASHA stops it."""
+    from ablate.runners.ray import run_sweep
+
+    path = tiny_sweep_file(
+        tmp_path, "asha-sweep", trial={"epochs": 5},
+        search={"algorithm": "optuna", "num_samples": 2, "metric": "train_loss", "mode": "min",
+                "max_concurrent": 1, "space": {"phases.0.lr": {"grid": [0.003, 1e-12]},
+                                               "fusion.dropout": {"uniform": [0.2, 0.5]}}},
+        scheduler={"kind": "asha", "grace_period": 2, "reduction_factor": 2},
+    )
+    res_dir = tmp_path / "res"
+    trials = run_sweep(load_sweep(path), results_dir=res_dir, local=True, progress="lines")
+    assert len(trials) == 4 and set(trials.sweep) == {"asha-sweep"}
+    res = assert_complete_rows(res_dir, 4)
+    t = res.trials.set_index("trial_id")
+    assert (t.index.str.startswith("asha-sweep-")).all()
+    assert sorted(t["space.phases.0.lr"]) == [1e-12, 1e-12, 0.003, 0.003]
+    assert t["space.fusion.dropout"].nunique() == 4  # sampled by Optuna, per grid point
+    assert all(json.loads(c)["fusion"]["dropout"] == d for c, d in zip(t.config_json, t["space.fusion.dropout"], strict=True))
+    bad = t[t["space.phases.0.lr"] == 1e-12]
+    assert (bad.status == "stopped_early").all()  # the curve that cannot learn is cut at the rung
+    stopped = t[t.status == "stopped_early"]  # (a good trial may lose at the epoch-4 rung too: that is ASHA)
+    assert (stopped.epochs_run < 5).all() and stopped.test_acc.isna().all()
+    assert stopped.reason.str.contains("stopped early").all()
+    ok = t[t.status == "ok"]
+    assert len(ok) >= 1 and (ok.epochs_run == 5).all() and ok.test_acc.notna().all()
+    for trial_id in ok.index:  # the final tables came through the run's checkpoint
+        assert (res.predictions.trial_id == trial_id).sum() == 25
+        assert (res_dir / "models" / f"{trial_id}.pt").is_file()
+        assert any((res_dir / "tensorboard" / trial_id).glob("events.out.tfevents.*"))
+    _assert_all_cpus_free()  # stopped trials' worker placement groups were removed
+
+
+def _assert_all_cpus_free(timeout: float = 15) -> None:
+    import time
+
+    import ray
+    from ray.util import placement_group_table
+
+    end = time.monotonic() + timeout
+    while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < end:
+        time.sleep(0.5)
+    held = [pg for pg in placement_group_table().values() if pg["state"] != "REMOVED"]
+    assert ray.available_resources().get("CPU", 0) == 2, held
+
+
+def test_ddp_trial_with_two_workers_gives_the_same_schema(tmp_path, local_ray):
+    from ablate.runners.ray import run_sweep
+
+    path = tiny_sweep_file(tmp_path, "ddp-sweep", trial={"epochs": 2},
+                           search={"num_samples": 1}, scheduler={"kind": "none"},
+                           resources={"workers": 2, "cpus_per_worker": 1})
+    trials = run_sweep(load_sweep(path), results_dir=tmp_path / "res", local=True, progress="off")
+    res = assert_complete_rows(tmp_path / "res", 1)
+    row = res.trials.iloc[0]
+    assert row.status == "ok" and row.world_size == 2 and row.epochs_run == 2
+    assert row.n_test == 25 and (res.predictions.trial_id == row.trial_id).sum() == 25
+    assert list(trials.columns) == list(res.trials.columns)
+    assert set(res.epochs.columns) == set(TABLES["epochs"].names)
+
+
+def test_an_invalid_sampled_combination_fails_its_trial_not_the_sweep(tmp_path, local_ray):
+    from ablate.runners.ray import run_sweep
+
+    # inception_v3 needs >= 75 px: valid alone, invalid with input_size 32
+    path = tiny_sweep_file(tmp_path, "bad-combo", trial={"variant": "original", "epochs": 1, "input_size": 80},
+                           search={"algorithm": "grid", "num_samples": 1,
+                                   "space": {"backbone": {"grid": ["mobilenet_v3_small", "inception_v3"]},
+                                             "input_size": {"grid": [32]}}},
+                           scheduler={"kind": "none"})
+    trials = run_sweep(load_sweep(path), results_dir=tmp_path / "res", local=True, progress="off")
+    by_backbone = trials.set_index("space.backbone")
+    assert by_backbone.loc["mobilenet_v3_small", "status"] == "ok"
+    failed = by_backbone.loc["inception_v3"]
+    assert failed.status == "failed" and "too small for inception_v3" in failed.reason and failed.epochs_run == 0
+
+
+def test_rerunning_a_finished_sweep_without_resume_is_refused(tmp_path, local_ray):
+    from ablate.errors import ConfigError
+    from ablate.runners.ray import run_sweep
+
+    path = tiny_sweep_file(tmp_path, "again", trial={"epochs": 1}, search={"num_samples": 1},
+                           scheduler={"kind": "none"})
+    run_sweep(load_sweep(path), results_dir=tmp_path / "res", local=True, progress="off")
+    with pytest.raises(ConfigError, match="--resume"):
+        run_sweep(load_sweep(path), results_dir=tmp_path / "res", local=True, progress="off")
+    trials = run_sweep(load_sweep(path), results_dir=tmp_path / "res", local=True, resume=True, progress="off")
+    assert len(trials) == 1  # nothing left to run; the row is there once

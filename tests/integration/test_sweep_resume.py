@@ -1,0 +1,106 @@
+"""`ablate run` through the CLI, killed part-way (SIGKILL) and continued with ``--resume``.
+
+Every trial must end up with exactly one trials row and epochs 1..epochs_run once each;
+finished trials are not rerun; the trial that was training when the driver died continues
+from its last checkpoint (its earlier epoch rows are the ones trained before the kill).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ablate.results import committed_trials
+from tests.integration.test_sweep import assert_complete_rows, tiny_sweep_file
+
+pytestmark = pytest.mark.slow
+
+
+def _cmd(sweep: Path, results: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "ablate.cli", "run", str(sweep), "--local", "--data", "synthetic",
+            "--results", str(results), "--set", "search.num_samples=3", "--set", "epochs=4", *extra]
+
+
+def _unfinished_checkpoints(results: Path) -> dict[str, Path]:
+    """Train runs without committed rows whose controller registered an epoch checkpoint:
+    row id -> that checkpoint's progress file (where a resumed run continues from). A worker
+    may have persisted later epochs the dead controller never registered; those are retrained."""
+    done = committed_trials(results)
+    out = {}
+    for run in (results / "ray" / "train").glob("*"):
+        snapshot = run / "checkpoint_manager_snapshot.json"
+        if run.name in done or not snapshot.is_file():
+            continue
+        try:
+            latest = json.loads(snapshot.read_text())["latest_checkpoint_result"]["checkpoint_dir_name"]
+        except (ValueError, KeyError, TypeError):  # being written
+            continue
+        if (run / latest / "progress.json").is_file():
+            out[run.name] = run / latest / "progress.json"
+    return out
+
+
+def _wait_for_kill_point(proc: subprocess.Popen, results: Path, timeout: float = 300) -> None:
+    """Until one trial is committed and the next has a checkpoint (or the run ends)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        if committed_trials(results) and _unfinished_checkpoints(results):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no kill point within {timeout}s (exit code {proc.poll()})")
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """SIGKILL the driver (a crash), then its session: the local Ray it started."""
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    time.sleep(2)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def test_killed_sweep_resumes_with_every_trial_exactly_once(tmp_path):
+    sweep = tiny_sweep_file(
+        tmp_path, "resume-sweep",
+        search={"algorithm": "optuna", "num_samples": 2, "max_concurrent": 1,
+                "space": {"fusion.taps": {"subset": {"of": ["features.0", "features.1", "features.3", "features.12"],
+                                                     "min": 2}},
+                          "fusion.dropout": {"uniform": [0.2, 0.5]}}},
+        scheduler={"kind": "none"},
+    )
+    results = tmp_path / "res"
+    log = (tmp_path / "first.log").open("w")
+    proc = subprocess.Popen(_cmd(sweep, results), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_for_kill_point(proc, results)
+    finally:
+        _kill(proc)
+    finished = {tid: (results / "trials" / f"{tid}.parquet").stat().st_mtime_ns for tid in committed_trials(results)}
+    interrupted = {tid: json.loads(p.read_text())["history"] for tid, p in _unfinished_checkpoints(results).items()}
+    interrupted = {tid: h for tid, h in interrupted.items() if h}
+    assert finished and interrupted
+
+    again = subprocess.run(_cmd(sweep, results, "--resume"), check=False, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    res = assert_complete_rows(results, 3)
+    t = res.trials.set_index("trial_id")
+    assert (t.status == "ok").all() and (t.epochs_run == 4).all()
+    for tid, mtime in finished.items():  # finished trials were not rerun nor rewritten
+        assert (results / "trials" / f"{tid}.parquet").stat().st_mtime_ns == mtime
+    for tid, history in interrupted.items():  # continued from its checkpoint, not restarted
+        rows = res.epochs[res.epochs.trial_id == tid].sort_values("epoch")
+        before = rows[rows.epoch <= len(history)]
+        assert before.epoch_s.tolist() == pytest.approx([h["epoch_s"] for h in history])
+    taps = [json.loads(x) for x in t["space.fusion.taps"]]
+    assert all(len(x) >= 2 for x in taps)  # Optuna's subset, min enforced
+    assert all(json.loads(c)["fusion"]["taps"] == x for c, x in zip(t.config_json, taps, strict=True))
+    assert "resume-sweep" in again.stderr and "3 trial(s)" in again.stderr
