@@ -27,12 +27,18 @@ def default_results_dir(sweep: SweepConfig) -> Path:
     return Path("results") / sweep.name
 
 
-def load_with_data(sweep_or_config: str | Path, overrides: list[str] | None = None, data: str | None = None) -> SweepConfig:
+def load_with_data(
+    sweep_or_config: str | Path,
+    overrides: list[str] | None = None,
+    data: str | None = None,
+    *,
+    check_space: bool = True,
+) -> SweepConfig:
     """Load a sweep/config with ``--set`` overrides; ``data`` replaces ``data.path``."""
     sets = list(overrides or [])
     if data is not None:
         sets.insert(0, f"data.path={data}")
-    return load_sweep(sweep_or_config, sets)
+    return load_sweep(sweep_or_config, sets, check_space=check_space)
 
 
 def expand_seeds(cfg: TrialConfig) -> list[TrialConfig]:
@@ -66,7 +72,7 @@ def run_trials(
     from ablate.runners.local import run_local_trial
     from ablate.search.ablation import expand_ablation
 
-    sweep = load_with_data(sweep_or_config, overrides, data)
+    sweep = load_with_data(sweep_or_config, overrides, data, check_space=False)
     results_dir = Path(results) if results is not None else default_results_dir(sweep)
     if variants:
         named = expand_ablation(sweep, None if variants == ["all"] else variants)

@@ -53,7 +53,7 @@ def trial(
             f"val acc {row['val_acc']:.4f} test acc {row['test_acc']:.4f} ({row['wall_s']:.1f}s)",
             soft_wrap=True,
         )
-    folder = results or api.default_results_dir(api.load_with_data(config, set_, data))
+    folder = results or api.default_results_dir(api.load_with_data(config, set_, data, check_space=False))
     console.print(f"results: {folder}  (ablate.results.load({str(folder)!r}))", soft_wrap=True)
     failed = [o for o in outcomes if o.status != "ok"]
     if failed:

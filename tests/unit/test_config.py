@@ -97,6 +97,16 @@ def test_bad_search_space_fails_at_load(tmp_path, space, message):
     assert message in str(err.value)
 
 
+def test_base_trial_override_is_checked_against_the_space_only_for_a_search():
+    """`ablate trial` runs the base config alone; `ablate run` must reject a space it breaks."""
+    with pytest.raises(ConfigError, match="search.space.fusion.taps=.*unknown tap 'features.0' for resnet18"):
+        load_sweep("cxr5-sweep", ["backbone=resnet18"])
+    sweep = load_sweep("cxr5-sweep", ["backbone=resnet18"], check_space=False)
+    assert sweep.trial.backbone == "resnet18" and sweep.trial.resolved_taps()[-1] == "layer4"
+    with pytest.raises(ConfigError, match="unknown backbone"):  # the trial itself is still checked
+        load_sweep("cxr5-sweep", ["backbone=resnet99"], check_space=False)
+
+
 def test_config_hash_and_trial_id_are_stable_and_sensitive():
     a, b = TrialConfig(input_size=64), TrialConfig(input_size=64, name="other")
     assert config_hash(a) == config_hash(b) and a.trial_id() == b.trial_id()
