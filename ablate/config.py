@@ -126,6 +126,8 @@ class TrialConfig(_Strict):
     pretrained: Literal["none", "imagenet"] = "none"
     weights_path: str | None = None  # local state dict, loaded with weights_only=True
     aux_weight: float = Field(0.4, ge=0.0)  # Inception-v3 auxiliary loss weight; 0 = off
+    # momentum of every BatchNorm layer; None keeps torchvision's (0.1, MobileNetV3: 0.01)
+    bn_momentum: float | None = Field(None, gt=0.0, le=1.0)
     input_size: int = Field(299, ge=16, le=1024)
     batch_size: int = Field(128, ge=1)
     eval_batch_size: int | None = Field(None, ge=1)
@@ -350,8 +352,30 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         parts = key.split(".")
         if parts[0] not in SWEEP_KEYS:
             parts = ["trial", *parts]
-        _set_path(out, parts, value, key)
+        if parts[:2] == ["search", "space"] and len(parts) > 2:
+            _set_space_axis(out, parts[2:], value)
+        else:
+            _set_path(out, parts, value, key)
     return out
+
+
+def _set_space_axis(raw: dict[str, Any], parts: list[str], value: Any) -> None:
+    """``search.space.<dotted key>=...``: space keys contain dots, so the rest is one key.
+
+    ``search.space.phases.0.epochs='{int: [2, 6]}'`` and ``search.space.phases.0.epochs.int=[2,6]``
+    set that axis; ``=null`` removes it (the base trial's value is used instead).
+    """
+    if parts[-1] in DIST_KINDS and len(parts) > 1:
+        parts, value = parts[:-1], {parts[-1]: value}
+    search = raw.setdefault("search", {}) or {}
+    raw["search"] = search
+    space = search.setdefault("space", {}) or {}
+    search["space"] = space
+    axis = ".".join(parts)
+    if value is None:
+        space.pop(axis, None)
+    else:
+        space[axis] = value
 
 
 def parse_set(item: str) -> tuple[str, Any]:

@@ -250,6 +250,10 @@ def build_model(cfg: TrialConfig, num_classes: int) -> nn.Module:
         )
     else:
         model = backbone
+    if cfg.bn_momentum is not None:
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.momentum = cfg.bn_momentum
     if cfg.weights_path:
         _load_weights(model, cfg.weights_path)
     return model

@@ -783,6 +783,8 @@ def _known_statuses(results_dir: Path, sweep: SweepConfig) -> dict[str, str]:
 
 
 def _print_best(console: Console, sweep: SweepConfig, trials: pd.DataFrame, results_dir: Path) -> None:
+    """The status counts and the best trials: one column per trial, one row per value (so the
+    searched values stay readable on an 80-column terminal)."""
     metric, _ = _rank_metric(sweep, trials)
     top = trials[trials["status"] == "ok"].head(5)
     counts = trials["status"].value_counts().to_dict() if len(trials) else {}
@@ -790,19 +792,32 @@ def _print_best(console: Console, sweep: SweepConfig, trials: pd.DataFrame, resu
     if len(top):
         space = [c for c in trials.columns if c.startswith("space.")]
         shown = [metric] + ([] if metric == "test_acc" else ["test_acc"])
-        table = Table(title=f"best {len(top)} by {metric}")
-        table.add_column("trial", no_wrap=True)
-        for col in [*shown, "epochs", *(c.removeprefix("space.") for c in space)]:
-            table.add_column(col, overflow="fold")
+        table = Table(title=f"best {len(top)} of {sweep.name} by {metric}")
+        table.add_column("", no_wrap=True, style="bold")
         for _, r in top.iterrows():
-            table.add_row(r["trial_id"], *[_fmt(r[c]) for c in shown], str(r["epochs_run"]),
-                          *[_fmt(r[c]) for c in space])
+            table.add_column(str(r["ray_trial_id"]), overflow="fold")
+        for col in [*shown, "epochs_run", *space]:
+            table.add_row(col.removeprefix("space."), *[_fmt(r[col]) for _, r in top.iterrows()])
         console.print(table)
+        console.print(f"trial ids are {sweep.name}-<column>; all rows: ablate.results.load(...).trials", highlight=False)
     console.print(f"results: {results_dir}  (ablate.results.load({str(results_dir)!r}))", soft_wrap=True)
 
 
 def _fmt(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    """A cell: floats to 4 significant digits, JSON lists of taps compacted (``features.{0,3,12}``)."""
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, str) and v.startswith("["):
+        try:
+            items = json.loads(v)
+        except ValueError:
+            return v
+        if items and all(isinstance(i, str) and "." in i for i in items):
+            heads = {i.rsplit(".", 1)[0] for i in items}
+            if len(heads) == 1:
+                return f"{heads.pop()}.{{{','.join(i.rsplit('.', 1)[1] for i in items)}}}"
+        return ",".join(map(str, items))
+    return str(v)
 
 
 # --------------------------------------------------------------------------- paths and resume

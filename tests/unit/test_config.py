@@ -107,6 +107,18 @@ def test_base_trial_override_is_checked_against_the_space_only_for_a_search():
         load_sweep("cxr5-sweep", ["backbone=resnet99"], check_space=False)
 
 
+def test_set_addresses_a_dotted_search_space_axis():
+    sweep = load_sweep("cxr5-sweep", ["epochs=8", "search.space.phases.0.epochs={int: [2, 6]}",
+                                      "search.space.phases.1.lr.loguniform=[0.001, 0.01]",
+                                      "search.space.fusion.gate=null"])
+    space = sweep.search.space
+    assert space["phases.0.epochs"] == {"int": [2, 6]}
+    assert space["phases.1.lr"] == {"loguniform": [0.001, 0.01]}
+    assert "fusion.gate" not in space and "fusion.pcb_channels" in space
+    with pytest.raises(ConfigError, match="unknown distribution 'normal'"):
+        load_sweep("cxr5-sweep", ["search.space.phases.0.epochs={normal: [2, 6]}"])
+
+
 def test_config_hash_and_trial_id_are_stable_and_sensitive():
     a, b = TrialConfig(input_size=64), TrialConfig(input_size=64, name="other")
     assert config_hash(a) == config_hash(b) and a.trial_id() == b.trial_id()

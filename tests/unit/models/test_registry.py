@@ -126,3 +126,18 @@ def test_weights_path_round_trip(tmp_path):
         assert torch.equal(a, b), n
     with pytest.raises(ModelError, match="does not match"):
         build_model(TrialConfig(backbone="squeezenet1_0", variant="original", input_size=32, weights_path=str(path)), K)
+
+
+@pytest.mark.parametrize("variant", ["original", "modified"])
+def test_bn_momentum_overrides_every_batchnorm(variant: str):
+    """torchvision's MobileNetV3 uses 0.01; bn_momentum sets every BN, the PCBs' included."""
+    def momenta(cfg: TrialConfig) -> set[float]:
+        return {m.momentum for m in build_model(cfg, 5).modules() if isinstance(m, nn.BatchNorm2d)}
+
+    base = TrialConfig(backbone="mobilenet_v3_small", variant=variant, input_size=64)
+    assert 0.01 in momenta(base)
+    assert momenta(base.model_copy(update={"bn_momentum": 0.1})) == {0.1}
+    with pytest.raises(ConfigError, match="bn_momentum"):
+        from ablate.config import validate_trial
+
+        validate_trial({"bn_momentum": 0}, source="t")
