@@ -21,6 +21,37 @@ def real_data() -> Path:
     return REAL_DATA
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models: one intra-op thread is many times faster on a busy shared CPU
+    (use with ``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _fit_full_batch(model, x, y, normalize, steps: int, lr: float = 1e-2):
+    """Train a toy model with Adam on one full batch for `steps` steps; returns it in eval mode."""
+    import torch
+
+    opt = torch.optim.Adam(model.parameters(), lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(normalize(x)), y).backward()
+        opt.step()
+    model.zero_grad(set_to_none=True)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def fit_full_batch():
+    """`fit_full_batch(model, x, y, normalize, steps)`: a toy model that learned something."""
+    return _fit_full_batch
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _cache_dir(tmp_path_factory) -> None:
     """Keep decoded-image caches of the test run out of the user's home."""

@@ -18,13 +18,7 @@ from ablate.models import build_model
 MOBILENET_FIRST8 = 4616
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is many times faster on a busy shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _mobilenet(variant: str) -> nn.Module:

@@ -14,13 +14,7 @@ from ablate.engine.robustness import PAPER_LEVELS, paper_levels, perturb, robust
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is many times faster on a busy shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _normalize(b: torch.Tensor) -> torch.Tensor:
@@ -47,18 +41,13 @@ def _tiny_cnn() -> nn.Module:
 
 
 @pytest.fixture(scope="module")
-def trained() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+def trained(fit_full_batch) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     x, y = _toy(256, g)
-    model = _tiny_cnn()
-    opt = torch.optim.Adam(model.parameters(), 1e-2)
-    for _ in range(40):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(_normalize(x)), y).backward()
-        opt.step()
+    model = fit_full_batch(_tiny_cnn(), x, y, _normalize, steps=40)
     xt, yt = _toy(400, g)
-    return model.eval(), xt, yt
+    return model, xt, yt
 
 
 def _clean_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:

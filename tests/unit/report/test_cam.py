@@ -22,13 +22,7 @@ from ablate.report.cam import (
 SIZE = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is many times faster on a busy shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _normalize(b: torch.Tensor) -> torch.Tensor:
@@ -60,18 +54,12 @@ def _cnn() -> nn.Module:
 
 
 @pytest.fixture(scope="module")
-def trained() -> tuple[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor]:
+def trained(fit_full_batch) -> tuple[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor]:
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     x, y, _ = _squares(128, g)
-    model = _cnn()
-    opt = torch.optim.Adam(model.parameters(), 1e-2)
-    for _ in range(60):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(_normalize(x)), y).backward()
-        opt.step()
-    model.zero_grad(set_to_none=True)
-    return (model.eval(), *_squares(8, g))
+    model = fit_full_batch(_cnn(), x, y, _normalize, steps=60)
+    return (model, *_squares(8, g))
 
 
 def test_map_highlights_the_square_and_leaves_no_trace(trained):
