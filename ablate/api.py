@@ -158,8 +158,8 @@ def robustness(
     from ablate.engine.robustness import paper_levels, robustness_eval
     from ablate.report import resolve_results
     from ablate.results.models import load_model
-    from ablate.results.store import _atomic_write
     from ablate.results.schema import table_from_rows
+    from ablate.results.store import _atomic_write
 
     root = resolve_results(results)
     console = console or Console(stderr=True)

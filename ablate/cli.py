@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -22,9 +22,9 @@ console = Console(stderr=True)
 out = Console()
 _state = {"debug": False}
 
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a config key: --set epochs=2 --set fusion.pcb_channels=32")]
-DataOpt = Annotated[Optional[str], typer.Option("--data", help="'synthetic', a class-per-folder tree or a manifest CSV (sets data.path)")]
-ResultsOpt = Annotated[Optional[Path], typer.Option("--results", help="Results folder (default: results/<sweep name>)")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a config key: --set epochs=2 --set fusion.pcb_channels=32")]
+DataOpt = Annotated[str | None, typer.Option("--data", help="'synthetic', a class-per-folder tree or a manifest CSV (sets data.path)")]
+ResultsOpt = Annotated[Path | None, typer.Option("--results", help="Results folder (default: results/<sweep name>)")]
 
 
 @app.callback()
@@ -39,7 +39,7 @@ def trial(
     data: DataOpt = None,
     results: ResultsOpt = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Drop unreadable images (recorded in the trial row)")] = False,
-    variant: Annotated[Optional[list[str]], typer.Option("--variant", help="Ablation variant(s) of the sweep to run, or 'all'")] = None,
+    variant: Annotated[list[str] | None, typer.Option("--variant", help="Ablation variant(s) of the sweep to run, or 'all'")] = None,
 ) -> None:
     """Train one configuration here (one GPU or the CPU) and write its Parquet rows."""
     from ablate import api
@@ -64,8 +64,8 @@ def trial(
 def run(
     sweep: Annotated[str, typer.Argument(help="A sweep name (see `ablate list`) or a YAML file")],
     local: Annotated[bool, typer.Option("--local", help="Run on this machine with a local Ray instance")] = False,
-    address: Annotated[Optional[str], typer.Option("--address", help="Join a Ray cluster: auto or ray://HOST:10001")] = None,
-    storage: Annotated[Optional[str], typer.Option("--storage", help="Shared path or URI for checkpoints (multi-node)")] = None,
+    address: Annotated[str | None, typer.Option("--address", help="Join a Ray cluster: auto or ray://HOST:10001")] = None,
+    storage: Annotated[str | None, typer.Option("--storage", help="Shared path or URI for checkpoints (multi-node)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted sweep (errored trials retried)")] = False,
     set_: SetOpt = None,
     data: DataOpt = None,
@@ -107,7 +107,7 @@ def backbones() -> None:
 def report(
     target: Annotated[str, typer.Argument(help="A results folder or a sweep name (results/<name>)")],
     fmt: Annotated[str, typer.Option("--format", help="md | latex | csv")] = "md",
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default RESULTS/report)")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default RESULTS/report)")] = None,
 ) -> None:
     """Regenerate the paper's tables (with CIs and paired tests) and figures from results."""
     from ablate.report import make_report
@@ -122,8 +122,8 @@ def report(
 @app.command()
 def robustness(
     results: Annotated[str, typer.Argument(help="A results folder or sweep name")],
-    trial: Annotated[Optional[list[str]], typer.Option("--trial", help="Trial id(s); default: every saved model")] = None,
-    level: Annotated[Optional[list[str]], typer.Option("--level", help="Extra noise level n,m (a' = n*a + m*randn)")] = None,
+    trial: Annotated[list[str] | None, typer.Option("--trial", help="Trial id(s); default: every saved model")] = None,
+    level: Annotated[list[str] | None, typer.Option("--level", help="Extra noise level n,m (a' = n*a + m*randn)")] = None,
     seed: Annotated[int, typer.Option(help="Noise seed")] = 0,
     data: DataOpt = None,
 ) -> None:
@@ -144,8 +144,8 @@ def robustness(
 def cam(
     results: Annotated[str, typer.Argument(help="A results folder or sweep name")],
     trial: Annotated[str, typer.Option("--trial", help="Trial id of a saved model")],
-    layer: Annotated[Optional[str], typer.Option(help="Module name (default: the backbone's last conv)")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Folder (default RESULTS/cam/<trial>)")] = None,
+    layer: Annotated[str | None, typer.Option(help="Module name (default: the backbone's last conv)")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder (default RESULTS/cam/<trial>)")] = None,
     data: DataOpt = None,
 ) -> None:
     """Grad-CAM maps of one test image per class (Fig. 7)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -78,12 +78,12 @@ def cache(
 def build(
     dataset: Annotated[str, typer.Argument(help="The dataset to build: cxr5 (the paper's Table 1)")],
     out: Annotated[Path, typer.Option("--out", help="Output folder: manifest.csv, images/, skipped.csv, build.json")],
-    source: Annotated[Optional[list[str]], typer.Option("--source", help="A source folder, repeatable: ds1=PATH ... ds7=PATH")] = None,
+    source: Annotated[list[str] | None, typer.Option("--source", help="A source folder, repeatable: ds1=PATH ... ds7=PATH")] = None,
     test_per_class: Annotated[int, typer.Option(help="Patient-grouped test images per class")] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the sampling and the test split")] = 0,
     link: Annotated[bool, typer.Option("--link/--copy", help="Symlink the images (default) or copy them")] = True,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Leave unreadable images out (listed in skipped.csv)")] = False,
-    cap: Annotated[Optional[list[str]], typer.Option("--cap", help="Override a Table 1 cap: --cap ds7.bacterial=100")] = None,
+    cap: Annotated[list[str] | None, typer.Option("--cap", help="Override a Table 1 cap: --cap ds7.bacterial=100")] = None,
 ) -> None:
     """Build a dataset from the public sources in their native layouts; prints what is short."""
     from rich.console import Console as Stdout

@@ -58,10 +58,12 @@ class TensorBatches:
         return idx
 
     def __len__(self) -> int:
-        n = -(-len(self.labels) // self.world_size) if self.world_size > 1 else len(self.labels)
+        n = len(self.labels)
+        if self.world_size > 1:
+            n = (n + self.world_size - 1) // self.world_size
         if self.drop_last and n >= self.batch_size:
             return n // self.batch_size
-        return -(-n // self.batch_size)
+        return (n + self.batch_size - 1) // self.batch_size
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         idx = self._indices()

@@ -53,7 +53,7 @@ class StepContext:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y
 
-    def autocast(self):  # noqa: ANN201 - a context manager
+    def autocast(self):
         if self.amp and self.device.type == "cuda":
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             return torch.autocast("cuda", dtype=dtype)

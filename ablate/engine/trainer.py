@@ -89,7 +89,7 @@ def git_sha() -> str:
     if not (root / ".git").exists():
         return ""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.SubprocessError):
         return ""
     return out.stdout.strip() if out.returncode == 0 else ""
@@ -238,7 +238,7 @@ def run_trial(
     return TrialOutcome(tid, status, reason, tables, best_cpu)
 
 
-def _state(model, optimizer, phase_idx, best, history, grad_rows, elapsed) -> State:  # noqa: ANN001
+def _state(model, optimizer, phase_idx, best, history, grad_rows, elapsed) -> State:
     """The checkpoint: model, optimizer, best weights so far and the epoch history."""
     return {
         "model": {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()},
@@ -254,7 +254,7 @@ def _state(model, optimizer, phase_idx, best, history, grad_rows, elapsed) -> St
     }
 
 
-def _robustness(cfg, tid, model, data, ctx, eval_bs) -> list[dict[str, Any]]:  # noqa: ANN001
+def _robustness(cfg, tid, model, data, ctx, eval_bs) -> list[dict[str, Any]]:
     """The best weights (already loaded) on the perturbed test set."""
     levels = paper_levels() + [("custom", float(n), float(m)) for n, m in cfg.analysis.robustness_levels]
     rows = robustness_eval(model, data.test.images, data.test.labels, levels, ctx.preprocess, ctx.device,
@@ -262,7 +262,7 @@ def _robustness(cfg, tid, model, data, ctx, eval_bs) -> list[dict[str, Any]]:  #
     return [{"trial_id": tid, **r} for r in rows]
 
 
-def _tensorboard(tb_dir: str | Path | None):  # noqa: ANN202
+def _tensorboard(tb_dir: str | Path | None):
     if tb_dir is None:
         return None
     from torch.utils.tensorboard import SummaryWriter
@@ -270,7 +270,7 @@ def _tensorboard(tb_dir: str | Path | None):  # noqa: ANN202
     return SummaryWriter(log_dir=str(tb_dir))
 
 
-def _final_tables(cfg, tid, model, data, ctx, best, history, status, reason, info, eval_bs, on_cuda):  # noqa: ANN001, ANN202, PLR0913
+def _final_tables(cfg, tid, model, data, ctx, best, history, status, reason, info, eval_bs, on_cuda):
     """Evaluate the best weights on val and test and assemble every table's rows."""
     names = data.class_names
     k = len(names)

@@ -187,7 +187,7 @@ def build_backbone(name: str, num_classes: int, pretrained: bool = False, aux: b
     return get_spec(name).builder(num_classes, pretrained, aux)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def graph_node_names(name: str) -> tuple[str, ...]:
     """All traceable node names of a backbone (eval-mode graph), cached per backbone."""
     from torchvision.models.feature_extraction import get_graph_node_names
@@ -262,7 +262,7 @@ def build_model(cfg: TrialConfig, num_classes: int) -> nn.Module:
 def _load_weights(model: nn.Module, path: str) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+    except Exception as e:
         raise ModelError(f"cannot load weights_path {path}: {e}") from e
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]

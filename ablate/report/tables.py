@@ -131,8 +131,8 @@ def scenarios(res: Results) -> Section | None:
     if not rows:
         return None
     return Section("scenarios", "Class scenarios, modified vs original (Table 5)", pd.DataFrame(rows),
-                   ["diff and McNemar p compare the first seed of each variant on the same test images; "
-                    "significant = p < 0.05 (not significant differences are marked False)."])
+                   [("diff and McNemar p compare the first seed of each variant on the same test images; "
+                     "significant = p < 0.05 (not significant differences are marked False).")])
 
 
 def per_class(res: Results) -> Section | None:

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 
 def _ablate(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ablate.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+    return subprocess.run([sys.executable, "-m", "ablate.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=600, check=False)
 
 
 def test_synthetic_trial_beats_chance_and_writes_documented_tables(tmp_path):
@@ -46,7 +46,7 @@ def test_synthetic_trial_beats_chance_and_writes_documented_tables(tmp_path):
     assert any((tmp_path / "tensorboard" / row.trial_id).glob("events.out.tfevents.*"))
     from ablate.results.models import load_model
 
-    model, cfg, names = load_model(tmp_path, row.trial_id)
+    _model, cfg, names = load_model(tmp_path, row.trial_id)
     assert cfg.trial_id() == row.trial_id and names == json.loads(row.class_names)
 
 

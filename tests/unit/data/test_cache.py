@@ -156,7 +156,7 @@ def test_store_that_cannot_be_read_back_is_an_error(tree, tmp_path, monkeypatch)
         decode_all(_samples(tree), 8, cache_dir=str(tmp_path / "c"))
 
 
-def _build_in_child(args):  # noqa: ANN001, ANN202 - runs in a forked process
+def _build_in_child(args):
     paths, cache, log = args
     samples = [Sample(p, "a") for p in paths]
     with open(log, "a") as f:

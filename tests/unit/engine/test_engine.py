@@ -52,9 +52,10 @@ def _data(n=40, size=32, k=2) -> PreparedData:
 
 
 def _cfg(**kw) -> TrialConfig:
-    base = dict(backbone="resnet18", variant="original", input_size=32, batch_size=8, epochs=3,
-                phases=[{"optimizer": "adam", "epochs": 1, "lr": 1e-3}, {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "cosine": True}],
-                data=DataConfig(scenario="none", test_per_class=2))
+    base = {"backbone": "resnet18", "variant": "original", "input_size": 32, "batch_size": 8, "epochs": 3,
+            "phases": [{"optimizer": "adam", "epochs": 1, "lr": 1e-3},
+                       {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "cosine": True}],
+            "data": DataConfig(scenario="none", test_per_class=2)}
     base.update(kw)
     return TrialConfig(**base)
 

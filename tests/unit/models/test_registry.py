@@ -10,7 +10,14 @@ from torch import nn
 
 from ablate.config import TrialConfig
 from ablate.errors import ConfigError, ModelError
-from ablate.models import FusedModel, build_model, get_spec, list_backbones, model_size, validate_taps
+from ablate.models import (
+    FusedModel,
+    build_model,
+    get_spec,
+    list_backbones,
+    model_size,
+    validate_taps,
+)
 
 K = 5
 
