@@ -531,6 +531,9 @@ def param_importances(trials: pd.DataFrame, columns: list[str], metric: str) -> 
     if len(study.trials) < 3:
         return {}
     try:
-        return dict(optuna.importance.get_param_importances(study))
+        # fANOVA, seeded: the global share of variance (Optuna 5's default, PED-ANOVA, measures
+        # what matters within the top trials only)
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        return {k: float(v) for k, v in optuna.importance.get_param_importances(study, evaluator=evaluator).items()}
     except (RuntimeError, ValueError):
         return {}

@@ -18,6 +18,7 @@ import pandas as pd
 from ablate.report import stats
 from ablate.report.paper import PAPER
 from ablate.results.store import Results
+from ablate.search.translate import display_value, subset_indicators
 
 __all__ = ["SECTIONS", "Section", "build_sections"]
 
@@ -213,11 +214,25 @@ def search_summary(res: Results) -> Section | None:
     if t.empty or not space:
         return None
     top = t.sort_values("val_acc", ascending=False).head(5)
-    df = top[["trial_id", "val_acc", "test_acc", *space]].round(4)
+    df = top[["trial_id", "val_acc", "test_acc"]].round(4)
+    for c in space:  # searched values, lists of taps compacted (features.{0,3,12})
+        df[c.removeprefix("space.")] = [display_value(v) for v in top[c]]
     notes = []
-    imp = stats.param_importances(t, space, "val_acc")
+    # a subset axis (fusion placement) enters as one boolean per element, as Optuna searched it
+    expanded = t[["val_acc"]].copy()
+    for c in space:
+        flags = subset_indicators(t[c].rename(c.removeprefix("space.")))
+        if flags is None:
+            expanded[c.removeprefix("space.")] = t[c]
+        else:
+            for name, col in flags.items():
+                expanded[name] = col
+    imp = stats.param_importances(expanded, [c for c in expanded.columns if c != "val_acc"], "val_acc")
     if imp:
-        notes.append("Parameter importances (Optuna fANOVA on val_acc): " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items()))
+        top_imp = list(imp.items())[:12]
+        notes.append(f"Parameter importances (Optuna fANOVA on val_acc, {len(t)} finished trials): "
+                     + ", ".join(f"{k} {v:.2f}" for k, v in top_imp)
+                     + (f" (+{len(imp) - len(top_imp)} more)" if len(imp) > len(top_imp) else ""))
     return Section("search", "Search summary: best configurations", df, notes)
 
 

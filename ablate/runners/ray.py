@@ -86,6 +86,7 @@ from ablate.runners.sweep_results import (
 )
 from ablate.search.translate import (
     SpaceSampler,
+    display_value,
     grid_points,
     make_sampler,
     sampled_axes,
@@ -797,27 +798,10 @@ def _print_best(console: Console, sweep: SweepConfig, trials: pd.DataFrame, resu
         for _, r in top.iterrows():
             table.add_column(str(r["ray_trial_id"]), overflow="fold")
         for col in [*shown, "epochs_run", *space]:
-            table.add_row(col.removeprefix("space."), *[_fmt(r[col]) for _, r in top.iterrows()])
+            table.add_row(col.removeprefix("space."), *[display_value(r[col]) for _, r in top.iterrows()])
         console.print(table)
         console.print(f"trial ids are {sweep.name}-<column>; all rows: ablate.results.load(...).trials", highlight=False)
     console.print(f"results: {results_dir}  (ablate.results.load({str(results_dir)!r}))", soft_wrap=True)
-
-
-def _fmt(v: Any) -> str:
-    """A cell: floats to 4 significant digits, JSON lists of taps compacted (``features.{0,3,12}``)."""
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, str) and v.startswith("["):
-        try:
-            items = json.loads(v)
-        except ValueError:
-            return v
-        if items and all(isinstance(i, str) and "." in i for i in items):
-            heads = {i.rsplit(".", 1)[0] for i in items}
-            if len(heads) == 1:
-                return f"{heads.pop()}.{{{','.join(i.rsplit('.', 1)[1] for i in items)}}}"
-        return ",".join(map(str, items))
-    return str(v)
 
 
 # --------------------------------------------------------------------------- paths and resume

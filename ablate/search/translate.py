@@ -51,11 +51,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SpaceSampler",
+    "display_value",
     "grid_axes",
     "grid_points",
     "make_sampler",
     "sampled_axes",
     "space_columns",
+    "subset_indicators",
     "trial_config",
 ]
 
@@ -179,3 +181,41 @@ def space_columns(values: Mapping[str, Any]) -> dict[str, Any]:
         f"space.{key}": value if isinstance(value, _SCALARS) else json.dumps(value)
         for key, value in values.items()
     }
+
+
+def display_value(v: Any) -> str:
+    """A searched value for a table cell: floats to 4 significant digits, a JSON list of taps
+    compacted (``features.{0,3,12}``), other lists comma-joined."""
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, str) and v.startswith("["):
+        try:
+            items = json.loads(v)
+        except ValueError:
+            return v
+        if isinstance(items, list) and items and all(isinstance(i, str) and "." in i for i in items):
+            heads = {i.rsplit(".", 1)[0] for i in items}
+            if len(heads) == 1:
+                return f"{heads.pop()}.{{{','.join(i.rsplit('.', 1)[1] for i in items)}}}"
+        if isinstance(items, list):
+            return ",".join(map(str, items))
+    return str(v)
+
+
+def subset_indicators(column: Any) -> dict[str, list[bool]] | None:
+    """A ``space.*`` column of JSON lists (a ``subset`` axis, e.g. the chosen taps) as one
+    boolean column per element, ``<column>[<element>]``, the form Optuna searched it in; None
+    when the column is not one of lists."""
+    rows: list[list[Any]] = []
+    for v in column:
+        if not isinstance(v, str) or not v.startswith("["):
+            return None
+        try:
+            items = json.loads(v)
+        except ValueError:
+            return None
+        if not isinstance(items, list):
+            return None
+        rows.append(items)
+    elements = list(dict.fromkeys(e for r in rows for e in r))
+    return {f"{column.name}[{e}]": [e in r for r in rows] for e in elements} if rows else None
