@@ -96,6 +96,11 @@ def test_optuna_asha_sweep_writes_one_row_per_trial_and_stops_a_bad_curve(tmp_pa
         assert (res_dir / "models" / f"{trial_id}.pt").is_file()
         assert any((res_dir / "tensorboard" / trial_id).glob("events.out.tfevents.*"))
     _assert_all_cpus_free()  # stopped trials' worker placement groups were removed
+    from ablate.report import make_report  # the report reads a sweep's rows as they are
+
+    files, _missing = make_report(res_dir, "md", tmp_path / "report")
+    md = next(f for f in files if f.suffix == ".md").read_text()
+    assert "Search summary" in md and "phases.0.lr" in md and ok.index[0] in md
 
 
 def _assert_all_cpus_free(timeout: float = 15) -> None:
