@@ -80,7 +80,9 @@ def validate_space(sweep: SweepConfig) -> None:
             try:
                 validate_trial(raw, source=f"search.space.{key}={v!r}")
             except ConfigError as e:
-                raise ConfigError(str(e)) from None
+                hint = (f" (fix the sweep file, or on the command line change the axis with --set "
+                        f"'search.space.{key}=...' or drop it with --set search.space.{key}=null)")
+                raise ConfigError(str(e) + hint) from None
 
 
 def _yaml(v: Any) -> str:
