@@ -7,9 +7,14 @@ on the synthetic set, a few epochs.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -158,3 +163,63 @@ def test_rerunning_a_finished_sweep_without_resume_is_refused(tmp_path, local_ra
         run_sweep(load_sweep(path), results_dir=tmp_path / "res", local=True, progress="off")
     trials = run_sweep(load_sweep(path), results_dir=tmp_path / "res", local=True, resume=True, progress="off")
     assert len(trials) == 1  # nothing left to run; the row is there once
+
+
+def _train_worker_pids() -> list[int]:
+    """Processes of Ray Train workers on this machine (Ray titles them ``ray::RayTrainWorker``)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if (proc / "cmdline").read_bytes().startswith(b"ray::RayTrainWorker"):
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _kill_worker_after_epoch(train_root: Path, epoch: int, done: threading.Event, killed: list) -> None:
+    """SIGKILL the training worker once a run has registered the checkpoint of `epoch`."""
+    while not done.is_set():
+        for snap in train_root.glob("*/checkpoint_manager_snapshot.json"):
+            try:
+                latest = json.loads(snap.read_text())["latest_checkpoint_result"]["checkpoint_dir_name"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            progress = snap.parent / latest / "progress.json"
+            if latest.startswith("epoch-") and int(latest.split("-")[1]) >= epoch and progress.is_file():
+                history = json.loads(progress.read_text())["history"]  # what a relaunch resumes from
+                for pid in _train_worker_pids():
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append((pid, history))
+                if killed:
+                    return
+        time.sleep(0.1)
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the worker through /proc")
+def test_a_lost_worker_is_relaunched_and_continues_from_its_checkpoint(tmp_path, local_ray):
+    """A worker killed mid-trial (a lost GPU node, say): Tune relaunches the trial, its Train
+    run resumes from the last checkpoint, and the trial ends ok with every epoch once."""
+    from ablate.runners.ray import run_sweep
+
+    path = tiny_sweep_file(tmp_path, "lost-worker", trial={"epochs": 8}, search={"num_samples": 1},
+                           scheduler={"kind": "none"})
+    res_dir = tmp_path / "res"
+    done, killed = threading.Event(), []
+    killer = threading.Thread(target=_kill_worker_after_epoch, args=(res_dir / "ray" / "train", 3, done, killed))
+    killer.start()
+    try:
+        trials = run_sweep(load_sweep(path), results_dir=res_dir, local=True, progress="off")
+    finally:
+        done.set()
+        killer.join()
+    assert killed, "the worker was never killed (the trial ended before its third epoch?)"
+    res = assert_complete_rows(res_dir, 1)
+    row = trials.iloc[0]
+    assert row.status == "ok" and row.epochs_run == 8 and not pd.isna(row.test_acc)
+    # continued, not restarted: the epochs up to the checkpoint keep the times they had then
+    history = killed[0][1]
+    assert len(history) >= 3
+    rows = res.epochs.sort_values("epoch")
+    assert rows.epoch_s.tolist()[: len(history)] == pytest.approx([h["epoch_s"] for h in history])
