@@ -9,7 +9,6 @@ test images. Paired comparisons use the exact McNemar test on the same test imag
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -254,6 +253,8 @@ def build_sections(res: Results) -> tuple[list[Section], list[str]]:
     t = res.trials
     if not t.empty and (t.status != "ok").any():
         counts = t.status.value_counts().to_dict()
-        missing.append(f"trials not finished ok: {json.dumps(counts)}")
+        left = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items() if k != "ok")
+        missing.append(f"trials left out of the tables (only status ok count): {left}; "
+                       f"{counts.get('ok', 0)} ok")
     return built, missing
 
