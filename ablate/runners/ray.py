@@ -148,9 +148,32 @@ def start_local_ray(num_cpus: int | None = None, num_gpus: int | None = None) ->
 
 def _connect(address: str) -> None:
     _apply_env(local=False)
+    _probe(address)
     env = {k: os.environ[k] for k in sorted(os.environ) if k.startswith(("RAY_TRAIN_", "TUNE_", "ABLATE_"))}
-    ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=_show_worker_logs(),
-             logging_level=logging.ERROR)
+    try:
+        ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=_show_worker_logs(),
+                 logging_level=logging.ERROR)
+    except (ConnectionError, TimeoutError, RuntimeError, ValueError) as e:
+        ray.shutdown()
+        raise AblateError(f"cannot join a Ray cluster at {address}: {_one_line(e)}; start one "
+                          "(`ray start --head`, or a file in cluster/) or run here with --local") from None
+
+
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on an explicit ``HOST:PORT`` / ``ray://HOST:PORT`` nobody listens on (ray.init
+    would retry for minutes); ``auto`` is left to Ray."""
+    import socket
+
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if address == "auto" or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise AblateError(f"cannot join a Ray cluster at {address}: nothing answers at {hostport} ({e}); "
+                          "check the head's address and port (`ray status` on the head), or run here "
+                          "with --local") from None
 
 
 def _show_worker_logs() -> bool:

@@ -100,15 +100,8 @@ def test_bad_sweep_files_fail_at_load_with_one_line(tmp_path, case):
     assert message in str(e.value) and "\n" not in str(e.value)
 
 
-def _has_run_command() -> bool:
-    r = subprocess.run([sys.executable, "-m", "ablate.cli", "run", "--help"], check=False, capture_output=True, text=True, timeout=120)
-    return r.returncode == 0
-
-
 @pytest.mark.parametrize("case", ["unknown key", "tap that does not exist"])
 def test_cli_run_rejects_a_bad_sweep_before_ray_starts(tmp_path, case):
-    if not _has_run_command():
-        pytest.skip("`ablate run` is not in the CLI yet")
     body, message = BAD[case]
     path = _bad_file(tmp_path, body)
     r = subprocess.run([sys.executable, "-m", "ablate.cli", "run", str(path), "--local", "--results", str(tmp_path / "r")],
@@ -117,3 +110,20 @@ def test_cli_run_rejects_a_bad_sweep_before_ray_starts(tmp_path, case):
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and message in errors[0]
     assert not (tmp_path / "r" / "ray").exists()  # no Tune experiment: nothing started
+
+
+def test_cli_run_fails_fast_on_an_address_nobody_answers(tmp_path):
+    """A mistyped head address is one line within seconds, not minutes of Ray retrying."""
+    import socket
+
+    with socket.socket() as sock:  # a port that was free a moment ago
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        r = subprocess.run([sys.executable, "-m", "ablate.cli", "run", "cxr5-sweep", "--address", address,
+                            "--storage", str(tmp_path / "s"), "--results", str(tmp_path / "r")],
+                           check=False, capture_output=True, text=True, timeout=120)
+        errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+        assert r.returncode == 2 and len(errors) == 1, r.stderr[-2000:]
+        assert f"cannot join a Ray cluster at {address}: nothing answers" in errors[0]
+    assert not (tmp_path / "r").exists()
