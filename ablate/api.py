@@ -109,7 +109,7 @@ def run_sweep(
     sweep = load_with_data(sweep_or_config, overrides)
     results_dir = Path(results) if results is not None else default_results_dir(sweep)
     return ray_run_sweep(sweep, results_dir=results_dir, address=address, storage=storage, local=local,
-                         resume=resume, data_override=data, console=console)
+                         resume=resume, data_override=data, console=console, source=str(sweep_or_config))
 
 
 def list_sweeps() -> list[dict[str, str]]:

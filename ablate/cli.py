@@ -177,7 +177,7 @@ def main() -> None:
         if _state["debug"]:
             console.print_exception()
         console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        sys.exit(getattr(e, "exit_code", 2))
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.ClickException as e:

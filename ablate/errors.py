@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AblateError", "ConfigError", "DataError", "ModelError", "TrialFailed"]
+__all__ = ["AblateError", "ConfigError", "DataError", "ModelError", "SweepInterrupted", "TrialFailed"]
 
 
 class AblateError(Exception):
@@ -23,3 +23,9 @@ class ModelError(AblateError):
 
 class TrialFailed(AblateError):
     """A trial could not finish (non-finite loss, ...); the sweep records it and goes on."""
+
+
+class SweepInterrupted(AblateError):
+    """A sweep stopped (Ctrl-C, a lost driver) with trials unfinished; ``--resume`` continues it."""
+
+    exit_code = 130

@@ -47,8 +47,10 @@ import json
 import logging
 import math
 import os
+import shlex
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +72,7 @@ from rich.table import Table
 
 from ablate.config import SweepConfig, TrialConfig
 from ablate.engine.runtime import Runtime
-from ablate.errors import AblateError, ConfigError
+from ablate.errors import AblateError, ConfigError, SweepInterrupted
 from ablate.results import load
 from ablate.runners.sweep_results import (
     FINAL,
@@ -98,6 +100,8 @@ __all__ = ["Plan", "plan_resources", "run_sweep", "start_local_ray", "sweep_tria
 
 log = logging.getLogger(__name__)
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line per grid point
+# a resumed trial re-reports the epochs its checkpoint already holds; Optuna keeps the first value
+warnings.filterwarnings("ignore", message="The reported value is ignored because this `step=", category=UserWarning)
 DRIVER_RESOURCE = "ablate_driver"  # custom resource of the node(s) that host trial drivers
 Progress = Literal["auto", "live", "lines", "off"]
 TUNE_RETRIES = 2  # relaunches of a trial whose workers or driver failed (each resumes its checkpoint)
@@ -641,6 +645,7 @@ def run_sweep(
     data_override: str | None = None,
     progress: Progress = "auto",
     console: Console | None = None,
+    source: str | None = None,
 ) -> pd.DataFrame:
     """Run a sweep with Ray Tune (one Ray Train job per trial) and write its Parquet rows.
 
@@ -657,6 +662,7 @@ def run_sweep(
         progress: ``live`` (a rich table), ``lines`` (one line per trial), ``off``, or ``auto``
             (live on a terminal, lines otherwise).
         console: where progress and the summary go (stderr by default).
+        source: the sweep as the user named it (a name or a file), for the ``--resume`` hint.
 
     Returns:
         The trials rows of this sweep (one per Tune trial), best first.
@@ -684,14 +690,16 @@ def run_sweep(
         start_local_ray()
     _mark("ray_ready")
     try:
-        return _run(sweep, results_dir, storage_root, exp_path, resume, address, storage, progress, console)
+        return _run(sweep, results_dir, storage_root, exp_path, resume, address, storage, progress, console,
+                    source or sweep.name)
     finally:
         if started_here:
             ray.shutdown()
 
 
 def _run(sweep: SweepConfig, results_dir: Path, storage_root: str, exp_path: str, resume: bool,
-         address: str | None, storage: str | None, progress: Progress, console: Console) -> pd.DataFrame:
+         address: str | None, storage: str | None, progress: Progress, console: Console,
+         source: str) -> pd.DataFrame:
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     if len(nodes) > 1 and not storage:
         raise ConfigError(f"the cluster has {len(nodes)} nodes: pass --storage (a shared path or URI) "
@@ -726,10 +734,17 @@ def _run(sweep: SweepConfig, results_dir: Path, storage_root: str, exp_path: str
         if view:
             view.stop()
     _mark("tune_done")
-    _reconcile_ended(results_dir, sweep, store, exp_path)
+    ended, known = _reconcile_ended(results_dir, sweep, store, exp_path)
     _mark("reconciled")
     trials = sweep_trials(results_dir, sweep)
     _print_best(console, sweep, trials, results_dir)
+    unfinished = searcher.total - ended
+    if unfinished > 0:  # Ctrl-C (Tune stops gracefully and saves its state) or a lost driver
+        raise SweepInterrupted(
+            f"sweep {sweep.name} stopped with {unfinished} of {searcher.total} trial(s) unfinished "
+            f"({known - ended} started); continue it with: ablate run {shlex.quote(source)} --resume "
+            f"--results {shlex.quote(str(results_dir))}" + (f" --storage {shlex.quote(storage)}" if storage else "")
+            + (f" --address {address}" if address else " --local"))
     return trials
 
 
@@ -768,8 +783,12 @@ def _restore(exp_path: str, trainable: Any, callbacks: list) -> tune.Tuner:
     return tuner
 
 
-def _reconcile_ended(results_dir: Path, sweep: SweepConfig, store: RunStore, exp_path: str) -> None:
-    """Write every ended trial of the experiment that has no committed rows."""
+def _reconcile_ended(results_dir: Path, sweep: SweepConfig, store: RunStore, exp_path: str) -> tuple[int, int]:
+    """Write every ended trial of the experiment that has no committed rows.
+
+    Returns:
+        (trials that ended: finished, stopped or errored; trials the experiment knows of).
+    """
     from ray.tune import ExperimentAnalysis
 
     analysis = ExperimentAnalysis(exp_path)
@@ -782,6 +801,8 @@ def _reconcile_ended(results_dir: Path, sweep: SweepConfig, store: RunStore, exp
     written = reconcile(results_dir, sweep, ends, store)
     if written:
         log.info("reconciled %d trial(s): %s", len(written), ", ".join(written))
+    ended = sum(t.status in ("TERMINATED", "ERROR") for t in analysis.trials)
+    return ended, len(analysis.trials)
 
 
 def sweep_trials(results_dir: str | Path, sweep: SweepConfig) -> pd.DataFrame:

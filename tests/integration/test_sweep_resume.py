@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -104,3 +105,36 @@ def test_killed_sweep_resumes_with_every_trial_exactly_once(tmp_path):
     assert all(len(x) >= 2 for x in taps)  # Optuna's subset, min enforced
     assert all(json.loads(c)["fusion"]["taps"] == x for c, x in zip(t.config_json, taps, strict=True))
     assert "resume-sweep" in again.stderr and "3 trial(s)" in again.stderr
+
+
+def test_ctrl_c_stops_cleanly_says_how_to_resume_and_resume_finishes(tmp_path):
+    """SIGINT (Ctrl-C): Tune stops gracefully, the finished rows are kept, the exit code is 130
+    with the exact --resume command, and that command completes the sweep."""
+    sweep = tiny_sweep_file(tmp_path, "int-sweep", search={"num_samples": 3, "max_concurrent": 1,
+                                                           "space": {"fusion.dropout": {"uniform": [0.2, 0.5]}}},
+                            scheduler={"kind": "none"})
+    results = tmp_path / "res"
+    proc = subprocess.Popen(_cmd(sweep, results), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        end = time.monotonic() + 300
+        while not committed_trials(results) and proc.poll() is None and time.monotonic() < end:
+            time.sleep(0.2)
+        assert proc.poll() is None, "the sweep ended before it could be interrupted"
+        os.kill(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            _kill(proc)
+    assert proc.returncode == 130, out[-3000:]
+    hint = next(ln for ln in out.splitlines() if ln.startswith("error: sweep int-sweep stopped with"))
+    assert "unfinished" in hint and "--resume" in hint
+    kept = committed_trials(results)
+    assert 1 <= len(kept) < 3
+    resume_cmd = shlex.split(hint.split("continue it with: ", 1)[1])
+    assert resume_cmd[:3] == ["ablate", "run", str(sweep)] and "--resume" in resume_cmd  # as typed
+    again = subprocess.run([sys.executable, "-m", "ablate.cli", *resume_cmd[1:]],
+                           check=False, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    res = assert_complete_rows(results, 3)
+    assert (res.trials.status == "ok").all() and set(kept) <= set(res.trials.trial_id)
