@@ -300,6 +300,11 @@ class _GridSearcher(Searcher):
         i = self._owner.get(trial_id)
         return None if i is None else self._subs[i]
 
+    # Tune's Searcher save/restore protocol. The state holds live OptunaSearch objects (Optuna
+    # studies), which Ray itself can only persist by pickling: its own OptunaSearch.restore and
+    # Tuner.restore (tuner.pkl) unpickle files from the same experiment folder. So this adds no
+    # trust boundary of its own: `--resume` executes whatever the experiment folder holds, and
+    # must only be pointed at storage the user controls (README, "Resume").
     def save(self, checkpoint_path: str) -> None:
         import ray.cloudpickle as pickle
 
