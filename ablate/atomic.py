@@ -13,9 +13,9 @@ crash leaves at most a hidden ``.tmp-*`` entry that the next write ignores.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,9 +31,7 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.stem}-", suffix=path.suffix)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _fresh(path.parent, f".tmp-{path.stem}-", path.suffix, lambda p: os.close(os.open(p, _NEW_FILE, 0o666)))
     try:
         yield tmp
         os.replace(tmp, path)
@@ -69,13 +67,33 @@ def atomic_dir(path: str | Path, *, replace: bool = False) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".tmp-{path.name}-"))
+    tmp = _fresh(path.parent, f".tmp-{path.name}-", "", lambda p: os.mkdir(p, 0o777))
     try:
         yield tmp
         _publish_dir(tmp, path, replace)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+
+
+def _fresh(folder: Path, prefix: str, suffix: str, create: Callable[[Path], None]) -> Path:
+    """Create a new, uniquely named entry in `folder`.
+
+    Unlike `tempfile.mkstemp` / `mkdtemp` (mode 0600 / 0700), the entry gets the permissions a
+    plain ``open`` or ``mkdir`` would (the umask applies): what is published is for everyone
+    who may read the folder.
+    """
+    for _ in range(100):
+        tmp = folder / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            create(tmp)
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"no free temporary name in {folder}")
 
 
 def _publish_dir(tmp: Path, path: Path, replace: bool) -> None:

@@ -10,8 +10,6 @@ statistics per source. ``leave_one_source_out`` gives folds that measure source 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from ablate.atomic import atomic_file, atomic_write_text
 from ablate.data.phash import hash_files, near_pairs
 from ablate.data.samples import Sample
 from ablate.errors import DataError
@@ -158,37 +157,19 @@ class AuditReport:
         path = Path(path)
         json_path = path.with_suffix(".json")
         pq_path = path.with_name(f"{path.stem}-pairs.parquet")
-        _atomic_text(path, self.to_markdown())
-        _atomic_text(json_path, json.dumps(self.to_dict(), indent=1))
+        atomic_write_text(path, self.to_markdown())
+        atomic_write_text(json_path, json.dumps(self.to_dict(), indent=1))
         import pandas as pd
 
         cols = [f.name for f in DuplicatePair.__dataclass_fields__.values()]
         frame = pd.DataFrame([asdict(p) for p in self.pairs], columns=cols)
-        fd, tmp = tempfile.mkstemp(dir=pq_path.parent, prefix=".audit-", suffix=".parquet")
-        os.close(fd)
-        try:
+        with atomic_file(pq_path) as tmp:
             frame.to_parquet(tmp, index=False)
-            os.replace(tmp, pq_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return [path, json_path, pq_path]
 
 
 def _fmt_counts(c: Mapping[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(c.items(), key=lambda kv: -kv[1]))
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_samples_for_audit(path: str | Path, fmt: str = "auto") -> list[Sample]:

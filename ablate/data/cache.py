@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import PIL
 
+from ablate.atomic import atomic_dir
 from ablate.data.images import decode
 from ablate.data.samples import Sample
 from ablate.errors import DataError
@@ -172,9 +172,8 @@ def _build_store(
     n = len(samples)
     if progress:
         progress(f"decoding {n} images at {size} px ({threads} threads) into the cache {store}")
-    store.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=store.parent, prefix=".tmp-"))
-    try:
+    # replace=True: a store already there did not read back (the caller checked), so it goes
+    with atomic_dir(store, replace=True) as tmp:
         bad = _decode_into(samples, size, tmp / "images.npy", threads, progress)
         meta = {
             "version": CACHE_VERSION,
@@ -183,12 +182,6 @@ def _build_store(
             "bad": {str(i): why for i, why in sorted(bad.items())},
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-        if store.exists():  # a store that did not read back: replace it
-            shutil.rmtree(store)
-        os.replace(tmp, store)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _decode_into(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ablate.atomic import atomic_file
 from ablate.errors import DataError
 
 __all__ = ["MANIFEST_COLUMNS", "Sample", "read_manifest", "write_manifest"]
@@ -66,21 +66,13 @@ def write_manifest(samples: Iterable[Sample], path: str | Path, relative_to: str
     """Write a manifest atomically; paths are made relative to `relative_to` (default: its folder)."""
     path = Path(path)
     base = Path(relative_to) if relative_to is not None else path.parent
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-", suffix=".csv")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow([*MANIFEST_COLUMNS, "split"])
-            for s in samples:
-                try:
-                    rel = os.path.relpath(s.path, base)
-                except ValueError:
-                    rel = s.path
-                w.writerow([rel, s.label, s.patient_id, s.source, s.split])
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a manifest is for everyone
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp, tmp.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*MANIFEST_COLUMNS, "split"])
+        for s in samples:
+            try:
+                rel = os.path.relpath(s.path, base)
+            except ValueError:
+                rel = s.path
+            w.writerow([rel, s.label, s.patient_id, s.source, s.split])
     return path

@@ -19,14 +19,12 @@ grouping matters. Deterministic: the same parameters give byte-identical PNGs.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from ablate.atomic import atomic_dir
 from ablate.data.samples import Sample, write_manifest
 from ablate.data.scenarios import CXR5
 from ablate.errors import DataError
@@ -209,16 +207,11 @@ def generate_synthetic(
     found = _existing(out, params)
     if found is not None:
         return found
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
-    try:
+    with atomic_dir(out) as tmp:  # first writer wins: a racing process made the same set
         samples = _write_images(tmp, out, n_per_class, image_size, seed)
         write_manifest(samples, tmp / "manifest.csv", relative_to=out)
         (tmp / "synthetic.json").write_text(json.dumps(params))
-        _move_into_place(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out / "manifest.csv"
+    return _existing(out, params) or out / "manifest.csv"
 
 
 def _write_images(tmp: Path, out: Path, n_per_class: int, size: int, seed: int) -> list[Sample]:
@@ -240,14 +233,3 @@ def _write_images(tmp: Path, out: Path, n_per_class: int, size: int, seed: int) 
                 Sample(str(out / label / name), label, f"syn-{label}-{patient:05d}", "synthetic")
             )
     return samples
-
-
-def _move_into_place(tmp: Path, out: Path) -> None:
-    """Rename `tmp` to `out`; when another process got there first, keep its (same) set."""
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
-    try:
-        os.replace(tmp, out)
-    except OSError:
-        if not (out / "manifest.csv").is_file():
-            raise

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ablate.atomic import atomic_file
 from ablate.errors import AblateError
 
 __all__ = ["load_model", "model_path", "save_model"]
@@ -24,15 +23,8 @@ def save_model(results_dir: str | Path, trial_id: str, state: dict[str, torch.Te
                class_names: list[str]) -> Path:
     """Write ``models/<trial_id>.pt`` atomically: weights, resolved config, class names."""
     path = model_path(results_dir, trial_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         torch.save({"state_dict": state, "config_json": json.dumps(config), "class_names": class_names}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

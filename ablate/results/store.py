@@ -1,16 +1,15 @@
 """Writing a trial's rows (atomically, exactly once) and loading results as pandas frames.
 
-Layout: ``RESULTS/<table>/<trial_id>.parquet``. Each file is written to a temp name and
-renamed; the ``trials`` file is written last and marks the trial as committed, so a crash
-mid-write leaves no visible partial trial (``load`` ignores rows without a trials row).
+Layout: ``RESULTS/<table>/<trial_id>.parquet``. Each file is published with
+`ablate.atomic.atomic_file` (a temp name, then a rename); the ``trials`` file is written last
+and marks the trial as committed, so a crash mid-write leaves no visible partial trial
+(``load`` ignores rows without a trials row).
 Writing the same trial again replaces its files: one row per trial, however often it runs.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ablate.atomic import atomic_file
 from ablate.results.schema import TABLES, table_from_rows
 
 __all__ = ["Results", "committed_trials", "load", "write_trial"]
@@ -41,15 +41,8 @@ def write_trial(results_dir: str | Path, trial_id: str, tables: Mapping[str, lis
 
 
 def _atomic_write(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def committed_trials(results_dir: str | Path) -> set[str]:

@@ -37,3 +37,18 @@ def test_dir_error_publishes_nothing(tmp_path):
         (tmp / "x").write_text("partial")
         raise ValueError("bad image")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_published_entries_get_ordinary_permissions(tmp_path):
+    """Not mkstemp's private 0600: a manifest or result file is for everyone (the umask applies)."""
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "m.csv", "x")
+        with atomic_dir(tmp_path / "set") as tmp:
+            (tmp / "x").write_text("y")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "m.csv").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "set").stat().st_mode & 0o777 == 0o755
