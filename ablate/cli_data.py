@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from ablate.data.build_report import BuildReport
 
 data_app = typer.Typer(
     help="Datasets: the synthetic set, the decoded-image cache, builds from sources, audits.",
@@ -76,39 +82,147 @@ def cache(
 
 @data_app.command()
 def build(
-    dataset: Annotated[str, typer.Argument(help="The dataset to build: cxr5 (the paper's Table 1)")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder: manifest.csv, images/, skipped.csv, build.json")],
-    source: Annotated[list[str] | None, typer.Option("--source", help="A source folder, repeatable: ds1=PATH ... ds7=PATH")] = None,
-    test_per_class: Annotated[int, typer.Option(help="Patient-grouped test images per class")] = 200,
+    dataset: Annotated[
+        str, typer.Argument(help="The dataset to build: cxr5 (the paper's Table 1)")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Output folder: manifest.csv, images/, skipped.csv, build.json"),
+    ],
+    source: Annotated[
+        list[str] | None,
+        typer.Option("--source", help="A source folder, repeatable: ds1=PATH ... ds7=PATH"),
+    ] = None,
+    test_per_class: Annotated[
+        int, typer.Option(help="Patient-grouped test images per class")
+    ] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the sampling and the test split")] = 0,
-    link: Annotated[bool, typer.Option("--link/--copy", help="Symlink the images (default) or copy them")] = True,
-    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Leave unreadable images out (listed in skipped.csv)")] = False,
-    cap: Annotated[list[str] | None, typer.Option("--cap", help="Override a Table 1 cap: --cap ds7.bacterial=100")] = None,
+    link: Annotated[
+        bool, typer.Option("--link/--copy", help="Symlink the images (default) or copy them")
+    ] = True,
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="Leave unreadable images out (listed in skipped.csv)")
+    ] = False,
+    cap: Annotated[
+        list[str] | None,
+        typer.Option("--cap", help="Override a Table 1 cap: --cap ds7.bacterial=100"),
+    ] = None,
 ) -> None:
     """Build a dataset from the public sources in their native layouts; prints what is short."""
     from rich.console import Console as Stdout
 
-    from ablate.data.build import build_cxr5, parse_caps, parse_sources
+    from ablate.data.build import build_cxr5
     from ablate.errors import ConfigError
 
     if dataset.lower() != "cxr5":
         raise ConfigError(f"unknown dataset {dataset!r}; `ablate data build` builds: cxr5")
-    report = build_cxr5(parse_sources(source or []), out, test_per_class=test_per_class, seed=seed, link=link,
-                        skip_bad=skip_bad, caps=parse_caps(cap or []), progress=lambda m: console.print(f"[dim]{m}[/]"))
-    Stdout().print(report.table())
+    report = build_cxr5(
+        parse_sources(source or []),
+        out,
+        test_per_class=test_per_class,
+        seed=seed,
+        link=link,
+        skip_bad=skip_bad,
+        caps=parse_caps(cap or []),
+        progress=lambda m: console.print(f"[dim]{m}[/]"),
+    )
+    Stdout().print(build_table(report))
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}")
     short = report.short_lines()
     console.print("short of Table 1: " + ("; ".join(short) if short else "nothing"))
-    console.print(f"wrote {report.manifest} ({len(report.skipped)} unreadable skipped, listed in skipped.csv)")
+    console.print(
+        f"wrote {report.manifest} ({len(report.skipped)} unreadable skipped, listed in skipped.csv)"
+    )
+
+
+def parse_sources(items: Iterable[str]) -> dict[str, Path]:
+    """``["ds1=PATH", ...]`` -> ``{"ds1": Path}``; unknown keys and repeats are errors."""
+    from ablate.data.sources import get_source, list_sources
+    from ablate.errors import ConfigError
+
+    out: dict[str, Path] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not value.strip():
+            keys = list_sources()
+            raise ConfigError(
+                f"--source {item!r} must look like ds1=PATH (sources: {keys[0]}..{keys[-1]})"
+            )
+        spec = get_source(key)
+        if spec.key in out:
+            raise ConfigError(f"--source {spec.key} given twice; give each source once")
+        out[spec.key] = Path(value.strip()).expanduser()
+    return out
+
+
+def parse_caps(items: Iterable[str]) -> dict[str, int]:
+    """``["ds7.bacterial=100", "ds1=50"]`` -> ``{"ds7.bacterial": 100, "ds1": 50}`` (validated)."""
+    from ablate.data.build import resolve_caps
+    from ablate.errors import ConfigError
+
+    out: dict[str, int] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            n = int(value)
+        except ValueError:
+            n = -1
+        if not sep or n < 0:
+            raise ConfigError(
+                f"--cap {item!r} must look like ds7.bacterial=100 "
+                "(a source, optionally .class, = a count >= 0)"
+            )
+        out[key.strip()] = n
+    resolve_caps(out)
+    return out
+
+
+def build_table(report: BuildReport) -> Table:
+    """A rich table of a build: one row per (source, class), then the totals."""
+    from rich.table import Table
+
+    t = Table("source", "class", "available", "cap", "built", "test", "Table 1", "short", "note")
+    for r in report.rows:
+        short = f"[red]{r.short}[/]" if r.short else "0"
+        t.add_row(
+            r.source,
+            r.label,
+            str(r.available),
+            str(r.target),
+            str(r.built),
+            str(r.test),
+            str(r.table1),
+            short,
+            r.note,
+        )
+    built, test, table1 = (
+        sum(getattr(r, a) for r in report.rows) for a in ("built", "test", "table1")
+    )
+    t.add_row("all", "", "", "", str(built), str(test), str(table1), "", "")
+    return t
 
 
 @data_app.command()
 def audit(
-    path: Annotated[str, typer.Argument(help="A dataset folder (manifest.csv or class folders), a manifest CSV, a COVIDx folder")],
-    out: Annotated[Path, typer.Option("--out", help="Markdown report; <stem>.json and <stem>-pairs.parquet go beside it")] = Path("audit.md"),
-    threshold: Annotated[int, typer.Option(help="Near-duplicate: Hamming distance of 256-bit dHashes at most this")] = 10,
-    fmt: Annotated[str, typer.Option("--format", help="auto | folder | manifest | covidx | covidx-ct")] = "auto",
+    path: Annotated[
+        str,
+        typer.Argument(
+            help="A dataset folder (manifest.csv or class folders), a manifest CSV, a COVIDx folder"
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Markdown report; <stem>.json and <stem>-pairs.parquet go beside it"
+        ),
+    ] = Path("audit.md"),
+    threshold: Annotated[
+        int, typer.Option(help="Near-duplicate: Hamming distance of 256-bit dHashes at most this")
+    ] = 10,
+    fmt: Annotated[
+        str, typer.Option("--format", help="auto | folder | manifest | covidx | covidx-ct")
+    ] = "auto",
 ) -> None:
     """Near-duplicates and patients across splits/sources, single-source classes, image stats."""
     from rich.console import Console as Stdout

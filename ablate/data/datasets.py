@@ -21,6 +21,7 @@ import torch
 
 from ablate.config import DataConfig
 from ablate.data.cache import DecodedImages, cache_root, decode_all
+from ablate.data.images import IMAGE_EXTS
 from ablate.data.samples import Sample, read_manifest
 from ablate.data.scenarios import apply_scenario
 from ablate.data.splits import make_splits, official_split
@@ -40,9 +41,6 @@ __all__ = [
     "scan_folder",
 ]
 
-IMAGE_EXTS = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".pgm", ".ppm"}
-)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _SKIP_HINT = "pass --skip-bad / data.skip_bad: true to drop them"

@@ -11,13 +11,19 @@ first shifted up), so 8-bit data stored in a wide container keeps its values and
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
 from ablate.errors import DataError
 
-__all__ = ["GREY_MODES", "check_image", "decode", "load_image", "to_rgb"]
+__all__ = ["GREY_MODES", "IMAGE_EXTS", "check_image", "decode", "load_image", "to_rgb"]
 
+# file suffixes read as images everywhere (class folders, source trees, caches)
+IMAGE_EXTS = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".pgm", ".ppm"}
+)
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _WIDE_GREY = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 
@@ -112,9 +118,11 @@ def load_image(path: str, size: int, box: tuple[int, int, int, int] | None = Non
     return np.repeat(a[:, :, None], 3, axis=2) if a.ndim == 2 else a
 
 
-def check_image(path: str) -> str | None:
-    """None when `path` decodes completely, else the reason."""
+def check_image(path: str | Path) -> str | None:
+    """None when `path` passes PIL's ``verify`` and decodes completely, else the reason."""
     try:
+        with Image.open(path) as im:
+            im.verify()  # checksums and structure (a PNG CRC error that load() may miss)
         with Image.open(path) as im:
             im.load()
     except FileNotFoundError:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from ablate.data import load_image
-from ablate.data.images import decode
+from ablate.data.images import IMAGE_EXTS, check_image, decode
 from ablate.errors import DataError
 
 RAMP = np.tile(np.arange(0, 256, 8, dtype=np.uint8), (32, 1))  # dark left, bright right
@@ -117,3 +119,14 @@ def test_truncated_corrupt_and_missing_files_raise_dataerror(tmp_path):
             load_image(str(path), 8)
     with pytest.raises(DataError, match="not found"):
         load_image(str(tmp_path / "nope.png"), 8)
+
+
+def test_check_image_names_what_is_wrong(tmp_path) -> None:
+    good = _save(tmp_path, Image.fromarray(RAMP))
+    assert check_image(good) is None
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(Path(good).read_bytes()[:60])
+    assert check_image(cut)  # truncated: a reason, not an exception
+    assert check_image(tmp_path / "none.png") == "file not found"
+    assert {".png", ".jpg", ".jpeg", ".tif", ".webp"} <= IMAGE_EXTS
+    assert all(e == e.lower() and e.startswith(".") for e in IMAGE_EXTS)
