@@ -3,8 +3,10 @@
 Runs one configuration (MobileNetV3-small at 32 px on the synthetic set by default) through
 `ablate trial` (this process's PyTorch, no Ray) and through `ablate run --local` (one Tune
 trial, one Ray Train worker), each as a fresh CLI process, and prints both wall times, the
-difference, and where the Ray run's time goes, from the timestamped events that
-``ablate.runners.ray`` writes to ``$ABLATE_TIMING_LOG``:
+difference, and where the Ray run's time goes, from the timing marks of the run: records of
+the ``ablate.timing`` logger (`ablate.runners.ray.timing`), which every process of the run (the
+CLI, the trial driver, the Train worker) appends as JSON lines ``{"t", "event", "pid", ...}`` to
+the file named by ``$ABLATE_TIMING_LOG``:
 
     python benchmarks/sweep_overhead.py                 # 3 epochs, 1 repeat
     python benchmarks/sweep_overhead.py --epochs 5 --repeats 3 --backbone resnet18
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+TIMING_LOG_ENV = "ABLATE_TIMING_LOG"  # ablate.runners.ray.timing.TIMING_LOG_ENV (not imported: no Ray here)
 PHASES = [  # (label, from event, to event): consecutive spans of one `ablate run`
     ("start-up: interpreter, imports, sweep file", "process_start", "ray_init"),
     ("ray.init (local instance)", "ray_init", "ray_ready"),
@@ -69,8 +72,8 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
 def run_with_timeline(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float, dict[str, float], list[dict]]:
     log.unlink(missing_ok=True)
     start = time.time()
-    wall = timed(cmd, {**env, "ABLATE_TIMING_LOG": str(log)})
-    events = [json.loads(line) for line in log.read_text().splitlines()]
+    wall = timed(cmd, {**env, TIMING_LOG_ENV: str(log)})
+    events = sorted((json.loads(line) for line in log.read_text().splitlines()), key=lambda e: e["t"])
     first: dict[str, float] = {"process_start": start, "process_end": start + wall}
     for e in events:
         first.setdefault(e["event"], e["t"])

@@ -39,7 +39,7 @@ GRID_X_OPTUNA = {"phases.0.lr": {"grid": [1e-3, 1e-2, 1e-1]}, "fusion.dropout": 
 
 
 def test_grid_searcher_runs_each_point_num_samples_times_round_robin():
-    s = ray_runner._GridSearcher(_sweep(GRID_X_OPTUNA, num_samples=2))
+    s = ray_runner.GridSearcher(_sweep(GRID_X_OPTUNA, num_samples=2))
     assert s.total == 6
     configs = [s.suggest(f"t{i}") for i in range(6)]
     assert [c["grid_point"] for c in configs] == [0, 1, 2, 0, 1, 2]
@@ -50,7 +50,7 @@ def test_grid_searcher_runs_each_point_num_samples_times_round_robin():
 
 
 def test_grid_searcher_gives_each_point_its_own_study_and_restores(tmp_path):
-    s = ray_runner._GridSearcher(_sweep(GRID_X_OPTUNA, num_samples=2))
+    s = ray_runner.GridSearcher(_sweep(GRID_X_OPTUNA, num_samples=2))
     for i in range(3):
         s.suggest(f"t{i}")
         s.on_trial_result(f"t{i}", {"val_acc": 0.5, "training_iteration": 1, "epoch": 1})
@@ -60,7 +60,7 @@ def test_grid_searcher_gives_each_point_its_own_study_and_restores(tmp_path):
     assert studies[2].trials[0].value == pytest.approx(0.2)
     path = str(tmp_path / "searcher.pkl")
     s.save(path)
-    fresh = ray_runner._GridSearcher(_sweep(GRID_X_OPTUNA, num_samples=2))
+    fresh = ray_runner.GridSearcher(_sweep(GRID_X_OPTUNA, num_samples=2))
     fresh.restore(path)
     assert fresh._issued == [1, 1, 1] and fresh.suggest("t3")["grid_point"] == 0
     assert len(fresh._subs[0]._ot_study.trials) == 2
@@ -68,7 +68,7 @@ def test_grid_searcher_gives_each_point_its_own_study_and_restores(tmp_path):
 
 
 def test_grid_only_sweep_needs_no_optuna():
-    s = ray_runner._GridSearcher(_sweep({"backbone": {"grid": ["resnet18", "squeezenet1_0"]}}, num_samples=1))
+    s = ray_runner.GridSearcher(_sweep({"backbone": {"grid": ["resnet18", "squeezenet1_0"]}}, num_samples=1))
     assert s._subs == [None, None]
     assert [s.suggest(t)["values"] for t in ("a", "b")] == [{"backbone": "resnet18"}, {"backbone": "squeezenet1_0"}]
     assert s.suggest("c") == "FINISHED"

@@ -1,0 +1,50 @@
+"""`ablate run SWEEP`: Ray Tune over Ray Train (V2); the only package importing ray.train/ray.tune.
+
+**Shape.** One Tune trial per sampled configuration. The Tune trial is a light function
+trainable (`driver.trial_driver`, scheduled on the custom resource ``ablate_driver`` of the
+head node when the cluster declares it, as Ray's Train+Tune guide recommends for drivers) that
+launches a `TorchTrainer` run named ``<sweep>-<trial id>``. Its workers (`worker.train_worker`)
+are plain `run_trial` with three Ray touch points. Results reach Tune through
+`TuneReportCallback`, so ASHA (``time_attr="epoch"``, ``max_t=epochs``) stops bad trials.
+
+One concern per module:
+
+- `cluster`: the environment Ray reads, a local instance, joining a cluster (address probe).
+- `resources`: `Plan`, per-trial resources and concurrency from the cluster's resources.
+- `searcher`: the grid x Optuna searcher, the ASHA/FIFO scheduler, Optuna's quiet mode.
+- `worker`: the Train worker function, its reporter and checkpoints.
+- `driver`: the Tune function trainable that launches the Train run.
+- `recorder`: the Tune callback that writes each trial's rows; reconciliation after ``fit()``.
+- `placement`: removing the placement group of a stopped trial's workers.
+- `live`: the rich live view.
+- `resume`: experiment paths, new-run/resume checks, `Tuner.restore`.
+- `summary`: a sweep's rows, best first, and the summary printed at the end.
+- `run`: `run_sweep` and `SweepRun`, the parameters of one run.
+- `timing`: marks for ``benchmarks/sweep_overhead.py`` (the ``ablate.timing`` logger).
+
+Importing the package changes no global state: Optuna's verbosity and its warning filter are
+set inside a run (`searcher.quiet_optuna`) and restored after it.
+"""
+
+from __future__ import annotations
+
+from ablate.runners.ray.cluster import start_local_ray
+from ablate.runners.ray.common import Progress
+from ablate.runners.ray.driver import TUNE_RETRIES
+from ablate.runners.ray.resources import DRIVER_RESOURCE, Plan, plan_resources
+from ablate.runners.ray.run import SweepRun, run_sweep
+from ablate.runners.ray.searcher import GridSearcher
+from ablate.runners.ray.summary import sweep_trials
+
+__all__ = [
+    "DRIVER_RESOURCE",
+    "TUNE_RETRIES",
+    "GridSearcher",
+    "Plan",
+    "Progress",
+    "SweepRun",
+    "plan_resources",
+    "run_sweep",
+    "start_local_ray",
+    "sweep_trials",
+]

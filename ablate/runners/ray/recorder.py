@@ -1,0 +1,86 @@
+"""Writing each trial's rows exactly once: a Tune callback as trials end, and a
+reconciliation pass over the experiment after ``fit()`` (`ablate.runners.sweep_results`)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from ablate.config import SweepConfig
+from ablate.runners.ray.common import one_line
+from ablate.runners.ray.live import LiveView
+from ablate.runners.ray.placement import free_placement_group
+from ablate.runners.ray.timing import mark
+from ablate.runners.sweep_results import RunStore, TrialEnd, reconcile, record_trial, row_id_for
+
+log = logging.getLogger(__name__)
+
+
+class Recorder(tune.Callback):
+    """Writes each ended trial's rows, frees its placement group and feeds the live view.
+
+    Pickled into the Tune experiment (``tuner.pkl``): the view is left out of the pickle, and
+    a restored run installs a fresh recorder (`ablate.runners.ray.resume.restore_tuner`).
+    """
+
+    def __init__(self, results_dir: Path, sweep: SweepConfig, store: RunStore, view: LiveView | None) -> None:
+        self.results_dir, self.sweep, self.store, self.view = results_dir, sweep, store, view
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "view": None}
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self.view:
+            self.view.started(trial.trial_id)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if self.view:
+            self.view.result(trial.trial_id, result)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended(trial, errored=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended(trial, errored=True)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        free_placement_group((trial.last_result or {}).get("pg"))  # the relaunched driver needs them
+
+    def _ended(self, trial: Any, errored: bool) -> None:
+        mark("trial_ended", row_id=row_id_for(self.sweep.name, trial.trial_id))
+        last = dict(trial.last_result or {})
+        free_placement_group(last.get("pg"))
+        error = one_line(trial.get_error()) if errored else ""
+        end = TrialEnd(trial.trial_id, dict(trial.config["values"]), int(trial.config["grid_point"]),
+                       errored, last, error)
+        try:
+            row = record_trial(self.results_dir, self.sweep, end, self.store)
+        except Exception as e:  # noqa: BLE001 - the reconciliation pass writes it after fit()
+            log.warning("could not record trial %s now (%s); it is written when the sweep ends", trial.trial_id, e)
+            return
+        mark("trial_recorded", row_id=row["trial_id"])
+        if self.view:
+            self.view.ended(trial.trial_id, row)
+
+
+def reconcile_ended(results_dir: Path, sweep: SweepConfig, store: RunStore, exp_path: str) -> tuple[int, int]:
+    """Write every ended trial of the experiment that has no committed rows.
+
+    Returns:
+        (trials that ended: finished, stopped or errored; trials the experiment knows of).
+    """
+    analysis = tune.ExperimentAnalysis(exp_path)
+    ends = [
+        TrialEnd(t.trial_id, dict(t.config["values"]), int(t.config["grid_point"]), t.status == "ERROR",
+                 dict(t.last_result or {}), one_line(t.get_error()) if t.status == "ERROR" else "")
+        for t in analysis.trials
+        if t.status in ("TERMINATED", "ERROR") and "values" in t.config
+    ]
+    written = reconcile(results_dir, sweep, ends, store)
+    if written:
+        log.info("reconciled %d trial(s): %s", len(written), ", ".join(written))
+    ended = sum(t.status in ("TERMINATED", "ERROR") for t in analysis.trials)
+    return ended, len(analysis.trials)

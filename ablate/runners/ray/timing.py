@@ -1,0 +1,51 @@
+"""Timing marks for ``benchmarks/sweep_overhead.py``: records of the ``ablate.timing`` logger.
+
+Each mark is one DEBUG record whose message is the event name (``ray_init``, ``driver_start``,
+``epoch_trained``, ...) and whose ``timing`` attribute holds the event's fields (row id,
+epoch, ...). Nothing is written unless a handler listens. A run spans several processes (the
+CLI, one driver actor per trial, the Train workers), so each of them calls
+`log_marks_from_env` when it starts: with ``$ABLATE_TIMING_LOG`` set, the marks of that
+process are appended to that file as JSON lines ``{"t", "event", "pid", **fields}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+TIMING_LOG_ENV = "ABLATE_TIMING_LOG"
+timing_log = logging.getLogger("ablate.timing")
+
+
+def mark(event: str, **fields: Any) -> None:
+    """Log a timing mark: `event` with its `fields`."""
+    timing_log.debug(event, extra={"timing": fields})
+
+
+class JsonLinesHandler(logging.Handler):
+    """Appends each timing record to a file as one JSON line (several processes append to it)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.path = path
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = getattr(record, "timing", {})
+        line = json.dumps({"t": record.created, "event": record.getMessage(), "pid": record.process, **fields})
+        try:
+            with open(self.path, "a") as f:
+                f.write(line + "\n")
+        except OSError:
+            self.handleError(record)
+
+
+def log_marks_from_env() -> None:
+    """Write this process's marks to ``$ABLATE_TIMING_LOG`` when it is set (once per process)."""
+    path = os.environ.get(TIMING_LOG_ENV)
+    if not path or any(isinstance(h, JsonLinesHandler) and h.path == path for h in timing_log.handlers):
+        return
+    timing_log.addHandler(JsonLinesHandler(path))
+    timing_log.setLevel(logging.DEBUG)
+    timing_log.propagate = False  # marks go to the file, not to the user's console

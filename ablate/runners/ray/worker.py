@@ -1,0 +1,139 @@
+"""The Ray Train worker: plain `run_trial` with three Ray touch points.
+
+A `Runtime` from ``ray.train.get_context()`` / ``ray.train.torch.get_device()`` /
+``prepare_model`` (DDP; gloo on CPU), a resume state from ``ray.train.get_checkpoint()``, and
+a reporter that calls ``ray.train.report`` on every rank once per epoch (rank 0 attaches the
+checkpoint). A last report (no ``epoch`` key, so ASHA ignores it) carries the trial's final
+metrics and the ``final`` checkpoint with every results table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ray
+import ray.train
+import ray.train.torch
+
+from ablate.config import TrialConfig
+from ablate.engine.runtime import Runtime
+from ablate.errors import AblateError
+from ablate.runners.ray.timing import log_marks_from_env, mark
+from ablate.runners.sweep_results import (
+    FINAL,
+    epoch_dir_name,
+    read_checkpoint,
+    write_epoch_checkpoint,
+    write_final_checkpoint,
+)
+
+
+class TrainReporter:
+    """`Reporter` for a Train worker: ``ray.train.report`` on every rank, checkpoint from rank 0.
+
+    Every report carries the id of the worker group's placement group (``pg``), so the
+    recorder can remove the group when the trial ends (`ablate.runners.ray.placement`).
+    """
+
+    def __init__(self, rank: int, row_id: str) -> None:
+        self.rank, self.row_id = rank, row_id
+        pg = ray.util.get_current_placement_group()
+        self.pg = pg.id.hex() if pg is not None else ""
+        self.info: dict[str, Any] = {}
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        self.info = info
+
+    def on_epoch(self, row: dict[str, Any], state: Callable[[], dict[str, Any]]) -> None:
+        metrics = {**row, "pg": self.pg}
+        name = epoch_dir_name(row["epoch"])
+        if self.rank != 0:
+            ray.train.report(metrics, checkpoint_dir_name=name)
+            return
+        mark("epoch_trained", row_id=self.row_id, epoch=row["epoch"], epoch_s=row["epoch_s"])
+        st = state()
+        progress = {"row_id": self.row_id, "info": self.info, "history": st["history"], "elapsed": st["elapsed"]}
+        with tempfile.TemporaryDirectory() as d:
+            write_epoch_checkpoint(Path(d), progress, st)
+            mark("checkpoint_written", row_id=self.row_id, epoch=row["epoch"])
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d), checkpoint_dir_name=name)
+        mark("epoch_reported", row_id=self.row_id, epoch=row["epoch"])
+
+    def final(self, metrics: dict[str, Any], write: Callable[[Path], None] | None) -> None:
+        """The last report: final metrics, and (rank 0, when `write`) the ``final`` checkpoint."""
+        metrics = {**metrics, "pg": self.pg}
+        if write is None:
+            ray.train.report(metrics)
+        elif self.rank != 0:
+            ray.train.report(metrics, checkpoint_dir_name=FINAL)
+        else:
+            with tempfile.TemporaryDirectory() as d:
+                write(Path(d))
+                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d),
+                                 checkpoint_dir_name=FINAL)
+
+
+def train_worker(loop: dict[str, Any]) -> None:
+    """One Train worker: `run_trial` on this rank, resuming from the run's last checkpoint.
+
+    Args:
+        loop: the ``train_loop_config`` the driver built (`ablate.runners.ray.driver`).
+    """
+    from ablate.engine.trainer import run_trial
+
+    log_marks_from_env()
+    mark("worker_start", row_id=loop["row_id"])
+    ctx = ray.train.get_context()
+    runtime = Runtime(device=ray.train.torch.get_device(), rank=ctx.get_world_rank(),
+                      world_size=ctx.get_world_size(), wrap_model=ray.train.torch.prepare_model)
+    reporter = TrainReporter(runtime.rank, loop["row_id"])
+    resume, finished = _load_checkpoint(ray.train.get_checkpoint())
+    if finished is not None:  # the run had ended; its tables are in storage already
+        reporter.final(finished, None)
+        return
+    try:
+        cfg = TrialConfig.model_validate_json(loop["config"])
+        outcome = run_trial(cfg, runtime=runtime, reporter=reporter, resume=resume,
+                            tb_dir=loop["tb_dir"], trial_id=loop["row_id"], extra_columns=loop["columns"])
+    except AblateError as e:  # bad data/model input: recorded, not retried
+        reporter.final(failure_metrics(loop["metric"], str(e)), None)
+        return
+    mark("trial_done", row_id=loop["row_id"], wall_s=outcome.trial_row["wall_s"])
+    metrics = _final_metrics(outcome, loop["metric"])
+    progress = {"row_id": loop["row_id"], "info": reporter.info, "history": outcome.tables["epochs"],
+                "metrics": metrics}
+    best = None
+    if outcome.best_state is not None:
+        best = (outcome.best_state, cfg.resolved_dump(), json.loads(outcome.trial_row["class_names"]))
+    reporter.final(metrics, lambda d: write_final_checkpoint(d, progress, outcome.tables, best))
+    mark("final_reported", row_id=loop["row_id"])
+
+
+def failure_metrics(metric: str, reason: str) -> dict[str, Any]:
+    """The final report of a trial that failed before or while training (recorded, not retried)."""
+    return {metric: math.nan, "final": True, "status": "failed", "reason": reason}
+
+
+def _load_checkpoint(ckpt: ray.train.Checkpoint | None) -> tuple[dict | None, dict | None]:
+    """(resume state, final metrics) of the run's last checkpoint; (None, None) on a fresh run."""
+    if ckpt is None:
+        return None, None
+    with ckpt.as_directory() as d:
+        return read_checkpoint(Path(d))
+
+
+def _final_metrics(outcome: Any, metric: str) -> dict[str, Any]:
+    """Last epoch's metrics with the best epoch's val_acc/val_loss, test metrics and status."""
+    row = outcome.trial_row
+    last = outcome.tables["epochs"][-1] if outcome.tables["epochs"] else {}
+    out = {k: v for k, v in last.items() if k not in ("epoch", "trial_id")}  # no `epoch`: ASHA skips it
+    out.update(val_acc=row["val_acc"], val_loss=row["val_loss"], test_acc=row["test_acc"],
+               test_loss=row["test_loss"], epochs_run=row["epochs_run"], best_epoch=row["best_epoch"],
+               status=outcome.status, reason=outcome.reason, final=True)
+    out.setdefault(metric, math.nan)
+    return out
