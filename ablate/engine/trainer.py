@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import functools
 import json
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 from torch import nn
 
-import ablate
-from ablate.config import TrialConfig, config_hash, flatten
+from ablate.config import TrialConfig
 from ablate.data import PreparedData, normalize_batch, prepare_data
 from ablate.engine.batches import TensorBatches
 from ablate.engine.gradients import GradientStats
@@ -32,6 +29,7 @@ from ablate.engine.robustness import paper_levels, robustness_eval
 from ablate.engine.runtime import Runtime, local_runtime, seed_everything
 from ablate.errors import TrialFailed
 from ablate.models import build_model, model_size
+from ablate.results.record import environment, trial_row
 
 __all__ = ["Reporter", "TrialOutcome", "run_trial", "unwrap"]
 
@@ -80,19 +78,6 @@ class TrialOutcome:
 def unwrap(model: nn.Module) -> nn.Module:
     """The module under a DDP / DataParallel wrapper."""
     return getattr(model, "module", model)
-
-
-@functools.lru_cache(maxsize=1)
-def git_sha() -> str:
-    """The commit of the ablate checkout, or '' when it is not a git checkout."""
-    root = Path(ablate.__file__).resolve().parent.parent
-    if not (root / ".git").exists():
-        return ""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
 
 
 def run_trial(
@@ -158,7 +143,7 @@ def run_trial(
         "params": params, "fp32_mb": fp32_mb, "num_classes": k, "class_names": json.dumps(data.class_names),
         "n_train": len(data.train.labels), "n_val": len(data.val.labels), "n_test": len(data.test.labels),
         "dataset_hash": data.dataset_hash, "data_source": data.source_desc,
-        "skipped_images": json.dumps(data.skipped), "device": str(runtime.device), "world_size": ws,
+        "skipped_images": json.dumps(data.skipped), **environment(runtime.device, ws),
     }
     reporter.on_start(info)
     tb = _tensorboard(tb_dir) if runtime.is_main else None
@@ -226,14 +211,14 @@ def run_trial(
         if tb is not None:
             tb.close()
 
-    tables = _final_tables(cfg, tid, model, data, ctx, best, history, status, reason, info, eval_bs, on_cuda)
+    tables, test, status, reason = _final_tables(tid, model, data, ctx, best, history, status, reason, eval_bs, on_cuda)
     tables["gradients"] = grad_rows
     if cfg.analysis.robustness and status == "ok":
         tables["robustness"] = _robustness(cfg, tid, model, data, ctx, eval_bs)
-    row = tables["trials"][0]
-    row["fold"] = fold
-    row["wall_s"] = time.perf_counter() - t0
-    row.update(extra_columns or {})
+    tables["trials"] = [
+        trial_row(cfg, trial_id=tid, status=status, reason=reason, history=history, info=info, test_acc=test["acc"],
+                  test_loss=test["loss"], wall_s=time.perf_counter() - t0, fold=fold, extra=extra_columns)
+    ]
     best_cpu = None if best["state"] is None else {n: t.cpu() for n, t in best["state"].items()}
     return TrialOutcome(tid, status, reason, tables, best_cpu)
 
@@ -270,12 +255,13 @@ def _tensorboard(tb_dir: str | Path | None):
     return SummaryWriter(log_dir=str(tb_dir))
 
 
-def _final_tables(cfg, tid, model, data, ctx, best, history, status, reason, info, eval_bs, on_cuda):
-    """Evaluate the best weights on val and test and assemble every table's rows."""
+def _final_tables(tid, model, data, ctx, best, history, status, reason, eval_bs, on_cuda):
+    """Evaluate the best weights on val and test: every table's rows but the trials row, the test
+    metrics, and the final status and reason."""
     names = data.class_names
     k = len(names)
     tables: dict[str, list[dict[str, Any]]] = {"epochs": history, "class_metrics": [], "confusion": [], "predictions": []}
-    test_acc = test_loss = float("nan")
+    test = {"acc": float("nan"), "loss": float("nan")}
     if status == "ok" and best["state"] is not None:
         unwrap(model).load_state_dict(best["state"])
         splits = {"val": data.val, "test": data.test}
@@ -289,23 +275,10 @@ def _final_tables(cfg, tid, model, data, ctx, best, history, status, reason, inf
                     tables["confusion"].append({"trial_id": tid, "split": split, "true_index": i, "true_class": names[i],
                                                 "pred_index": j, "pred_class": names[j], "count": int(cm[i, j])})
             if split == "test":
-                test_acc, test_loss = ev["acc"], ev["loss"]
+                test = {"acc": ev["acc"], "loss": ev["loss"]}
                 for s, y, p in zip(part.samples, ev["y_true"].tolist(), ev["y_pred"].tolist(), strict=True):
                     tables["predictions"].append({"trial_id": tid, "split": split, "image": s.path,
                                                   "label": y, "pred": p, "correct": y == p})
     elif status == "ok":
         status, reason = "failed", "no epoch finished"
-    speeds = [r["images_per_s"] for r in history]
-    trial = {
-        "trial_id": tid, "sweep": "", "name": cfg.name, "seed": cfg.seed, "config_hash": config_hash(cfg),
-        "config_json": json.dumps(cfg.resolved_dump()), "status": status, "reason": reason,
-        "backbone": cfg.backbone, "variant": cfg.variant, "scenario": cfg.data.scenario,
-        "epochs_run": len(history), "best_epoch": best["epoch"], "val_acc": best["val_acc"] if best["epoch"] >= 0 else float("nan"),
-        "val_loss": best["val_loss"], "test_acc": test_acc, "test_loss": test_loss,
-        "wall_s": 0.0, "train_images_per_s": sum(speeds) / len(speeds) if speeds else float("nan"),
-        "ablate_version": ablate.__version__, "torch_version": torch.__version__, "git_sha": git_sha(),
-        "finished_at": datetime.now(timezone.utc).replace(microsecond=0),
-        **info, **flatten(cfg),
-    }
-    tables["trials"] = [trial]
-    return tables
+    return tables, test, status, reason

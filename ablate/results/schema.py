@@ -1,6 +1,7 @@
 """The one place the Parquet result schemas live.
 
-Each table has fixed, typed columns. The `trials` table also carries the flattened resolved
+Each table has fixed, typed columns. A `trials` row is built by `ablate.results.record.trial_row`
+(its fields: `ablate.results.record.TrialRecord`). The `trials` table also carries the flattened resolved
 config (``cfg.*`` columns) and, in sweeps, the searched values (``space.*`` columns); those are
 typed from their values. Every row of every table carries ``trial_id``.
 """
@@ -52,7 +53,10 @@ TABLES: dict[str, pa.Schema] = {
             ("world_size", pa.int64()),
             ("ablate_version", pa.string()),
             ("torch_version", pa.string()),
-            ("git_sha", pa.string()),
+            ("torchvision_version", pa.string()),
+            ("ray_version", pa.string()),  # '' when Ray is not installed
+            ("git_sha", pa.string()),  # '' outside a git checkout
+            ("host", pa.string()),
             ("finished_at", pa.timestamp("s", tz="UTC")),
         ]
     ),

@@ -26,25 +26,22 @@ row: a driver killed between a trial's end and its write loses nothing.
 from __future__ import annotations
 
 import json
-import math
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-import ablate
-from ablate.config import SweepConfig, config_hash, flatten
+from ablate.config import SweepConfig
 from ablate.errors import ConfigError
+from ablate.atomic import atomic_file
 from ablate.results import TABLES, committed_trials, table_from_rows, write_trial
 from ablate.results.models import model_path, save_model
+from ablate.results.record import trial_row
 from ablate.search.translate import space_columns, trial_config
 
 __all__ = [
@@ -168,13 +165,8 @@ class RunStore:
         if not self._exists(fs, src):
             return False
         dest = model_path(results_dir, row_id)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with (
-            tempfile.NamedTemporaryFile(dir=dest.parent, prefix=".tmp-", suffix=".pt", delete=False) as tmp,
-            fs.open_input_stream(src) as f,
-        ):
-            shutil.copyfileobj(f, tmp)
-        Path(tmp.name).replace(dest)
+        with atomic_file(dest) as tmp, fs.open_input_stream(src) as f, tmp.open("wb") as out:
+            shutil.copyfileobj(f, out)
         return True
 
     def prune_states(self, row_id: str) -> None:
@@ -271,37 +263,11 @@ def partial_tables(
 ) -> dict[str, list[dict[str, Any]]]:
     """Rows of a trial without final tables: its epochs so far and a trials row (test NaN)."""
     history = [{**r, "trial_id": row_id} for r in progress.get("history", [])]
-    best = max(history, key=lambda r: (r["val_acc"], -r["epoch"]), default=None)
-    speeds = [r["images_per_s"] for r in history]
-    row: dict[str, Any] = dict.fromkeys(TABLES["trials"].names)
-    row.update(
-        trial_id=row_id, name=sweep.trial.name, status=status, reason=reason, epochs_run=len(history),
-        best_epoch=best["epoch"] if best else -1,
-        val_acc=best["val_acc"] if best else math.nan, val_loss=best["val_loss"] if best else math.nan,
-        test_acc=math.nan, test_loss=math.nan,
-        wall_s=float(progress.get("elapsed", sum(r["epoch_s"] for r in history))),
-        train_images_per_s=sum(speeds) / len(speeds) if speeds else math.nan,
-        ablate_version=ablate.__version__, torch_version=_version("torch"),
-        finished_at=datetime.now(timezone.utc).replace(microsecond=0),
-    )
-    row.update(progress.get("info", {}))
-    row.update(_config_columns(sweep, end.values))
-    return {"trials": [row], "epochs": history}
-
-
-def _config_columns(sweep: SweepConfig, values: Mapping[str, Any]) -> dict[str, Any]:
+    wall_s = float(progress.get("elapsed", sum(r["epoch_s"] for r in history)))
     try:
-        cfg = trial_config(sweep, values)
+        cfg, unresolved = trial_config(sweep, end.values), None
     except ConfigError:  # an invalid sampled combination: keep what is known
-        base = sweep.trial
-        return {"seed": base.seed, "backbone": base.backbone, "variant": base.variant,
-                "scenario": base.data.scenario, "config_hash": "", "config_json": json.dumps(dict(values))}
-    return {"seed": cfg.seed, "backbone": cfg.backbone, "variant": cfg.variant, "scenario": cfg.data.scenario,
-            "config_hash": config_hash(cfg), "config_json": json.dumps(cfg.resolved_dump()), **flatten(cfg)}
-
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return ""
+        cfg, unresolved = sweep.trial, end.values
+    row = trial_row(cfg, trial_id=row_id, status=status, reason=reason, history=history,
+                    info=progress.get("info", {}), wall_s=wall_s, unresolved=unresolved)
+    return {"trials": [row], "epochs": history}
