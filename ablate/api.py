@@ -8,7 +8,8 @@ from typing import Any
 
 from rich.console import Console
 
-from ablate.config import SweepConfig, TrialConfig, _read_yaml, load_sweep, search_space_dirs
+from ablate.config import SweepConfig, TrialConfig, _read_yaml, search_space_dirs
+from ablate.search.sweep import load_sweep
 
 __all__ = [
     "cam",
@@ -34,7 +35,10 @@ def load_with_data(
     *,
     check_space: bool = True,
 ) -> SweepConfig:
-    """Load a sweep/config with ``--set`` overrides; ``data`` replaces ``data.path``."""
+    """Load and resolve a sweep/config with ``--set`` overrides; ``data`` replaces ``data.path``.
+
+    Torch-free unless a tap outside its backbone's listed candidates needs the traced graph.
+    """
     sets = list(overrides or [])
     if data is not None:
         sets.insert(0, f"data.path={data}")
@@ -69,10 +73,11 @@ def run_trials(
     Returns:
         The `TrialOutcome` of each variant, seed and fold, in order.
     """
+    sweep = load_with_data(sweep_or_config, overrides, data, check_space=False)  # before torch loads
+
     from ablate.runners.local import run_local_trial
     from ablate.search.ablation import expand_ablation
 
-    sweep = load_with_data(sweep_or_config, overrides, data, check_space=False)
     results_dir = Path(results) if results is not None else default_results_dir(sweep)
     if variants:
         named = expand_ablation(sweep, None if variants == ["all"] else variants)
@@ -104,9 +109,10 @@ def run_sweep(
     Returns:
         The sweep's trials table (pandas).
     """
+    sweep = load_with_data(sweep_or_config, overrides)  # a bad file fails before Ray loads
+
     from ablate.runners.ray import run_sweep as ray_run_sweep
 
-    sweep = load_with_data(sweep_or_config, overrides)
     results_dir = Path(results) if results is not None else default_results_dir(sweep)
     return ray_run_sweep(sweep, results_dir=results_dir, address=address, storage=storage, local=local,
                          resume=resume, data_override=data, console=console, source=str(sweep_or_config))

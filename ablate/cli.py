@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ablate.errors import AblateError
@@ -94,11 +95,11 @@ def list_() -> None:
 @app.command()
 def backbones() -> None:
     """The registered backbones and their default taps for the modification."""
-    from ablate.models.registry import get_spec, list_backbones
+    from ablate.models.specs import backbone_info, backbone_names
 
     table = Table("backbone", "default taps", "candidate taps")
-    for name in list_backbones():
-        spec = get_spec(name)
+    for name in backbone_names():
+        spec = backbone_info(name)
         table.add_row(name, ", ".join(spec.default_taps), ", ".join(spec.candidate_taps))
     out.print(table)
 
@@ -176,7 +177,7 @@ def main() -> None:
     except AblateError as e:
         if _state["debug"]:
             console.print_exception()
-        console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(getattr(e, "exit_code", 2))
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)

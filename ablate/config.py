@@ -1,9 +1,14 @@
 """Typed configuration: one trial (`TrialConfig`) and one sweep file (`SweepConfig`).
 
-Everything a run needs is here, validated when loaded: unknown keys are rejected with a
-suggestion, backbones and taps are checked against the model registry. Overrides use dotted
-paths (``fusion.pcb_channels=32``, ``phases.0.lr=1e-3``, ``seeds=[0,1]``) whose values are
-parsed as YAML scalars or lists.
+A leaf module: it imports nothing from ablate but `ablate.errors`, and no torch. Validating a
+config checks its data only (types, ranges, unknown keys with a suggestion, the search-space
+language); whatever needs a model (backbones, taps in the graph, input size) is the explicit
+resolve step, `ablate.models.resolve.resolve`, and loading a sweep with that step is
+`ablate.search.sweep.load_sweep`.
+
+Overrides use dotted paths (``fusion.pcb_channels=32``, ``phases.0.lr=1e-3``,
+``seeds=[0,1]``): `parse_set` reads the command-line text as YAML once, and `set_path` /
+`set_paths` put values into a validated config and return the new, validated config.
 """
 
 from __future__ import annotations
@@ -12,33 +17,60 @@ import copy
 import difflib
 import hashlib
 import json
+import types
+import typing
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ablate.errors import ConfigError
 
 __all__ = [
+    "DIST_KINDS",
     "AblationConfig",
     "AnalysisConfig",
+    "Choice",
     "DataConfig",
+    "Distribution",
     "FusionConfig",
+    "Grid",
+    "IntRange",
+    "LogUniform",
     "PhaseConfig",
     "ResourcesConfig",
     "SchedulerConfig",
     "SearchConfig",
+    "Subset",
+    "SubsetOf",
     "SweepConfig",
     "SyntheticConfig",
     "TrialConfig",
+    "Uniform",
     "apply_overrides",
+    "apply_sets",
+    "as_distribution",
     "config_hash",
     "find_sweep_file",
     "flatten",
-    "load_sweep",
     "parse_set",
+    "read_sweep",
     "search_space_dirs",
+    "set_path",
+    "set_paths",
+    "validate_sweep",
+    "validate_trial",
 ]
 
 DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "sgd": 1e-2}
@@ -151,13 +183,6 @@ class TrialConfig(_Strict):
             raise ValueError("at least one optimizer phase is needed")
         return v
 
-    @model_validator(mode="after")
-    def _check_model(self) -> TrialConfig:
-        from ablate.models.registry import validate_model_config
-
-        validate_model_config(self)
-        return self
-
     def phase_plan(self) -> list[int]:
         """Phase index for each epoch: phases in order, each cut by the total `epochs`."""
         plan: list[int] = []
@@ -170,27 +195,207 @@ class TrialConfig(_Strict):
         return plan
 
     def resolved_taps(self) -> list[str]:
-        """The taps the modified model uses (the backbone's defaults when unset); [] if original."""
+        """The taps the modified model uses; [] if original.
+
+        Raises:
+            ConfigError: a modified config whose taps are unset (resolve it first).
+        """
         if self.variant != "modified":
             return []
-        from ablate.models.registry import get_spec
-
-        return list(self.fusion.taps or get_spec(self.backbone).default_taps)
+        if self.fusion.taps is None:
+            raise ConfigError("fusion.taps is unset: resolve the config first (ablate.models.resolve.resolve)")
+        return list(self.fusion.taps)
 
     def resolved_dump(self) -> dict[str, Any]:
-        """JSON-able dict of the config as run: taps resolved, `seeds` (a list to expand) left out."""
-        d = self.model_dump(mode="json", exclude={"seeds"})
-        if self.variant == "modified":
-            d["fusion"]["taps"] = self.resolved_taps()
-        return d
+        """JSON-able dict of the config as run, `seeds` (a list to expand) left out.
+
+        On a resolved config (`ablate.models.resolve.resolve`) the taps are explicit; an
+        unresolved modified config keeps ``taps: null``.
+        """
+        return self.model_dump(mode="json", exclude={"seeds"})
 
     def trial_id(self) -> str:
         """Stable id from the resolved config (the same config and seed give the same id)."""
         return f"{self.backbone}-{self.variant}-s{self.seed}-{config_hash(self)[:10]}"
 
 
-Distribution = dict[str, Any]
+# --------------------------------------------------------------------------- search space
+
 DIST_KINDS = ("choice", "grid", "uniform", "loguniform", "int", "subset")
+
+
+class _Dist(BaseModel):
+    """One distribution, written in YAML as a one-key mapping ``{kind: argument}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True)
+    kind: ClassVar[str]
+
+    @property
+    def arg(self) -> Any:
+        """The argument as the sweep file writes it (``[16, 32]``, ``{of: [...], min: 2}``)."""
+        return self.model_dump(mode="json")[self.kind]
+
+    def check_values(self) -> list[Any]:
+        """The values checked against the base trial when a sweep is resolved."""
+        raise NotImplementedError
+
+    def example(self) -> Any:
+        """One value the distribution can produce (its first or lowest)."""
+        return self.check_values()[0]
+
+    def is_grid(self, algorithm: str) -> bool:
+        """Enumerated as a grid axis (``grid``, and ``choice`` under ``algorithm: grid``)?"""
+        return False
+
+
+def _non_empty_list(v: Any) -> Any:
+    if not isinstance(v, list) or not v:
+        raise ValueError(f"needs a non-empty list of values, got {v!r}")
+    return v
+
+
+class Choice(_Dist):
+    """``{choice: [v1, v2, ...]}``: one of the values, sampled (enumerated under ``algorithm: grid``)."""
+
+    kind: ClassVar[str] = "choice"
+    options: list[Any] = Field(alias="choice")
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _non_empty(cls, v: Any) -> Any:
+        return _non_empty_list(v)
+
+    def check_values(self) -> list[Any]:
+        return list(self.options)
+
+    def is_grid(self, algorithm: str) -> bool:
+        return algorithm == "grid"
+
+
+class Grid(Choice):
+    """``{grid: [v1, v2, ...]}``: every value, an axis of the sweep's outer product."""
+
+    kind: ClassVar[str] = "grid"
+    options: list[Any] = Field(alias="grid")
+
+    def is_grid(self, algorithm: str) -> bool:
+        return True
+
+
+class Uniform(_Dist):
+    """``{uniform: [low, high]}``: a float drawn uniformly."""
+
+    kind: ClassVar[str] = "uniform"
+    bounds: list[float] = Field(alias="uniform")
+
+    @field_validator("bounds", mode="before")
+    @classmethod
+    def _two_numbers(cls, v: Any) -> Any:
+        numbers = isinstance(v, list) and len(v) == 2 and all(
+            isinstance(a, int | float) and not isinstance(a, bool) for a in v)
+        if not numbers:
+            raise ValueError(f"needs two numbers [low, high], got {v!r}")
+        if cls.kind == "int" and not all(isinstance(a, int) for a in v):
+            raise ValueError(f"bounds must be integers, got {v!r}")
+        if not v[0] < v[1]:
+            raise ValueError(f"needs low < high, got {v!r}")
+        if cls.kind == "loguniform" and v[0] <= 0:
+            raise ValueError(f"bounds must be > 0 (a log scale), got {v!r}")
+        return v
+
+    @property
+    def low(self) -> float:
+        return self.bounds[0]
+
+    @property
+    def high(self) -> float:
+        return self.bounds[1]
+
+    def check_values(self) -> list[Any]:
+        return list(self.bounds)
+
+
+class LogUniform(Uniform):
+    """``{loguniform: [low, high]}``: a float drawn uniformly on a log scale (0 < low)."""
+
+    kind: ClassVar[str] = "loguniform"
+    bounds: list[float] = Field(alias="loguniform")
+
+
+class IntRange(Uniform):
+    """``{int: [low, high]}``: an integer in ``[low, high]``, both included."""
+
+    kind: ClassVar[str] = "int"
+    bounds: list[int] = Field(alias="int")  # type: ignore[assignment]
+
+
+class SubsetOf(BaseModel):
+    """The argument of ``subset``: the candidates and how many at least."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    of: list[Any]
+    min: int = 1
+
+    @field_validator("of", mode="before")
+    @classmethod
+    def _non_empty(cls, v: Any) -> Any:
+        return _non_empty_list(v)
+
+    @model_validator(mode="after")
+    def _min_in_range(self) -> SubsetOf:
+        if not 1 <= self.min <= len(self.of):
+            raise ValueError(f"min must be between 1 and {len(self.of)}, got {self.min}")
+        return self
+
+
+class Subset(_Dist):
+    """``{subset: {of: [c1, c2, ...], min: k}}``: at least k of the candidates, in candidate order."""
+
+    kind: ClassVar[str] = "subset"
+    spec: SubsetOf = Field(alias="subset")
+
+    def check_values(self) -> list[Any]:
+        return [list(self.spec.of)]
+
+    def example(self) -> Any:
+        return list(self.spec.of[: self.spec.min])
+
+
+def _dist_kind(v: Any) -> str | None:
+    if isinstance(v, _Dist):
+        return v.kind
+    if isinstance(v, dict) and len(v) == 1:
+        key = next(iter(v))
+        return key if isinstance(key, str) else None
+    return None
+
+
+Distribution = Annotated[
+    Union[  # noqa: UP007 - the tagged members of a discriminated union
+        Annotated[Choice, Tag("choice")],
+        Annotated[Grid, Tag("grid")],
+        Annotated[Uniform, Tag("uniform")],
+        Annotated[LogUniform, Tag("loguniform")],
+        Annotated[IntRange, Tag("int")],
+        Annotated[Subset, Tag("subset")],
+    ],
+    Discriminator(
+        _dist_kind,
+        custom_error_type="distribution",
+        custom_error_message="a distribution is one mapping {choice|grid|uniform|loguniform|int|subset: ...}",
+    ),
+]
+
+
+def as_distribution(value: Any, key: str = "value") -> Distribution:
+    """`value` (``{loguniform: [1e-4, 1e-2]}`` or a distribution) as a typed distribution.
+
+    Raises:
+        ConfigError: not a distribution (one line, naming `key`).
+    """
+    if isinstance(value, _Dist):
+        return value  # type: ignore[return-value]
+    return _validate(SearchConfig, {"space": {key: value}}, "search").space[key]
 
 
 class SearchConfig(_Strict):
@@ -203,41 +408,6 @@ class SearchConfig(_Strict):
     mode: Literal["max", "min"] = "max"
     max_concurrent: int | None = Field(None, ge=1)
     space: dict[str, Distribution] = Field(default_factory=dict)
-
-    @field_validator("space")
-    @classmethod
-    def _check_space(cls, space: dict[str, Distribution]) -> dict[str, Distribution]:
-        for key, dist in space.items():
-            _check_distribution(key, dist)
-        return space
-
-
-def _check_distribution(key: str, dist: Any) -> None:
-    where = f"search.space.{key}"
-    if not isinstance(dist, dict) or len(dist) != 1:
-        raise ValueError(f"{where} must be one of {{{', '.join(DIST_KINDS)}: ...}}, got {dist!r}")
-    (kind, arg), = dist.items()
-    if kind not in DIST_KINDS:
-        raise ValueError(f"{where}: unknown distribution {kind!r}; allowed: {', '.join(DIST_KINDS)}")
-    if kind in ("choice", "grid"):
-        if not isinstance(arg, list) or not arg:
-            raise ValueError(f"{where}: {kind} needs a non-empty list of values")
-    elif kind == "subset":
-        if not isinstance(arg, dict) or not isinstance(arg.get("of"), list) or not arg["of"]:
-            raise ValueError(f"{where}: subset needs {{of: [candidates...], min: N}}")
-        unknown = set(arg) - {"of", "min"}
-        if unknown:
-            raise ValueError(f"{where}: subset takes 'of' and 'min', not {sorted(unknown)}")
-        if not 1 <= int(arg.get("min", 1)) <= len(arg["of"]):
-            raise ValueError(f"{where}: subset min must be between 1 and {len(arg['of'])}")
-    else:
-        ok = isinstance(arg, list) and len(arg) == 2 and all(isinstance(a, (int, float)) for a in arg)
-        if not ok or not arg[0] < arg[1]:
-            raise ValueError(f"{where}: {kind} needs [low, high] with low < high, got {arg!r}")
-        if kind == "loguniform" and arg[0] <= 0:
-            raise ValueError(f"{where}: loguniform bounds must be > 0, got {arg!r}")
-        if kind == "int" and not all(isinstance(a, int) for a in arg):
-            raise ValueError(f"{where}: int bounds must be integers, got {arg!r}")
 
 
 class SchedulerConfig(_Strict):
@@ -314,68 +484,54 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"config {path} is not valid YAML{where}: {getattr(e, 'problem', e)}") from e
+        problem = getattr(e, "problem", None) or " ".join(str(e).split())
+        raise ConfigError(f"config {path} is not valid YAML{where}: {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config {path} must be a YAML mapping, got {type(raw).__name__}")
     return raw
 
 
-def load_sweep(
-    name_or_path: str | Path, overrides: list[str] | None = None, *, check_space: bool = True
-) -> SweepConfig:
-    """Load a sweep file (or a bare trial config) and apply ``--set`` overrides.
+def validate_sweep(raw: dict[str, Any], source: str = "config") -> SweepConfig:
+    """Validate a raw dict as a sweep (data only: no model checks), errors as one line."""
+    return _validate(SweepConfig, raw, source)
 
-    A file without a ``trial:`` key is taken as a trial config and wrapped in a sweep.
-    Overrides address the trial by default (``epochs=2``); ``search.``, ``scheduler.``,
-    ``resources.`` and ``ablation.`` address the sweep. ``check_space=False`` (``ablate
-    trial``, which runs only the base configuration) skips checking every search-space value
-    against the base trial, so ``--set backbone=resnet18`` works on a sweep whose space lists
-    MobileNet taps.
+
+def validate_trial(raw: dict[str, Any], source: str = "config") -> TrialConfig:
+    """Validate a raw dict as a trial config (data only: no model checks), errors as one line."""
+    return _validate(TrialConfig, raw, source)
+
+
+def read_sweep(name_or_path: str | Path, overrides: Iterable[str] = ()) -> SweepConfig:
+    """Read a sweep file (or a bare trial config) and apply ``--set`` overrides; data only.
+
+    A file without a ``trial:`` key is taken as a trial config and wrapped in a sweep. The
+    model checks and the search-space checks are the resolve step: `ablate.search.sweep.load_sweep`
+    does both.
     """
     path = find_sweep_file(name_or_path)
     raw = _read_yaml(path)
     if "trial" not in raw and "search" not in raw:
         raw = {"name": raw.get("name", path.stem), "trial": raw}
     raw.setdefault("name", path.stem)
-    raw = apply_overrides(raw, overrides or [])
-    return validate_sweep(raw, source=str(path), check_space=check_space)
+    return apply_sets(validate_sweep(raw, source=str(path)), overrides)
 
 
-SWEEP_KEYS = ("name", "description", "trial", "search", "scheduler", "resources", "ablation")
+def apply_sets(sweep: SweepConfig, overrides: Iterable[str]) -> SweepConfig:
+    """`sweep` with ``--set key=value`` overrides (trial keys need no ``trial.`` prefix)."""
+    pairs = [_sweep_key(*parse_set(item)) for item in overrides]
+    return set_paths(sweep, pairs, source="--set") if pairs else sweep
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``key=value`` overrides to a raw sweep dict (trial keys need no prefix)."""
+    """Apply ``key=value`` overrides to a raw sweep dict (trial keys need no prefix); not validated."""
     out = copy.deepcopy(raw)
     for item in overrides:
-        key, value = parse_set(item)
-        parts = key.split(".")
-        if parts[0] not in SWEEP_KEYS:
-            parts = ["trial", *parts]
-        if parts[:2] == ["search", "space"] and len(parts) > 2:
-            _set_space_axis(out, parts[2:], value)
-        else:
-            _set_path(out, parts, value, key)
+        _put(out, SweepConfig, *_sweep_key(*parse_set(item)), source="--set")
     return out
 
 
-def _set_space_axis(raw: dict[str, Any], parts: list[str], value: Any) -> None:
-    """``search.space.<dotted key>=...``: space keys contain dots, so the rest is one key.
-
-    ``search.space.phases.0.epochs='{int: [2, 6]}'`` and ``search.space.phases.0.epochs.int=[2,6]``
-    set that axis; ``=null`` removes it (the base trial's value is used instead).
-    """
-    if parts[-1] in DIST_KINDS and len(parts) > 1:
-        parts, value = parts[:-1], {parts[-1]: value}
-    search = raw.setdefault("search", {}) or {}
-    raw["search"] = search
-    space = search.setdefault("space", {}) or {}
-    search["space"] = space
-    axis = ".".join(parts)
-    if value is None:
-        space.pop(axis, None)
-    else:
-        space[axis] = value
+def _sweep_key(key: str, value: Any) -> tuple[str, Any]:
+    return (key if key.split(".")[0] in SweepConfig.model_fields else f"trial.{key}"), value
 
 
 def parse_set(item: str) -> tuple[str, Any]:
@@ -389,10 +545,17 @@ def parse_set(item: str) -> tuple[str, Any]:
     try:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError as e:
-        raise ConfigError(f"--set {key}: cannot parse value {text!r}: {e}") from e
+        raise ConfigError(f"--set {key}: cannot parse value {text!r}: {_yaml_problem(e)}") from None
     if isinstance(value, str) and _looks_numeric(value):
         value = float(value)  # YAML 1.1 reads '1e-3' as a string
     return key, value
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """A YAML error on one line: the problem and where (PyYAML's own text spans several lines)."""
+    problem = getattr(e, "problem", None) or " ".join(str(e).split())
+    mark = getattr(e, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
 
 
 def _looks_numeric(s: str) -> bool:
@@ -403,98 +566,188 @@ def _looks_numeric(s: str) -> bool:
     return True
 
 
-def _set_path(d: Any, parts: list[str], value: Any, key: str) -> None:
+# --------------------------------------------------------------------------- set_path
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def set_path(config: ModelT, path: str, value: Any, *, source: str | None = None) -> ModelT:
+    """A copy of `config` with `value` at the dotted `path`, validated.
+
+    Digits index lists (``phases.1.lr``); a section that is unset (``None``) is filled with
+    its defaults first. On a `SweepConfig`, ``search.space.<axis>`` names one axis whose key
+    may contain dots (``search.space.phases.0.lr``); ``None`` removes the axis, and
+    ``search.space.<axis>.<kind>`` sets ``{kind: value}``.
+
+    Args:
+        config: a validated config (`TrialConfig`, `SweepConfig` or any of their sections).
+        path: dotted path relative to `config`.
+        value: the new value, as YAML would give it (scalars, lists, mappings).
+        source: the start of an error message (default: ``set <path>``).
+
+    Raises:
+        ConfigError: an unknown key, an index out of range or an invalid value (one line).
+    """
+    return set_paths(config, [(path, value)], source=source or f"set {path}")
+
+
+def set_paths(
+    config: ModelT, values: Mapping[str, Any] | Iterable[tuple[str, Any]], *, source: str = "set"
+) -> ModelT:
+    """`set_path` for several paths at once, validated once at the end (so keys that must
+    change together, like ``data.test_per_class`` and ``data.test_fraction``, can)."""
+    pairs = list(values.items()) if isinstance(values, Mapping) else list(values)
+    raw = config.model_dump()
+    for path, value in pairs:
+        _put(raw, type(config), path, value, source=source)
+    return _validate(type(config), raw, source)
+
+
+def _put(raw: dict[str, Any], model: type[BaseModel], path: str, value: Any, *, source: str) -> None:
+    """Put `value` at `path` in the raw dump of `model`, filling unset sections with defaults."""
+    parts = path.split(".")
+    if issubclass(model, SweepConfig) and parts[:2] == ["search", "space"] and len(parts) > 2:
+        _set_space_axis(raw, parts[2:], value)
+        return
+    node: Any = raw
+    node_model: Any = model
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
-        if isinstance(d, list):
-            if not part.isdigit() or int(part) >= len(d):
-                raise ConfigError(f"--set {key}: index {part!r} out of range (the list has {len(d)} items)")
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"{source}: {path}: index {part!r} out of range (the list has {len(node)} items)")
             if last:
-                d[int(part)] = value
+                node[int(part)] = value
             else:
-                d = d[int(part)]
+                node = node[int(part)]
             continue
-        if not isinstance(d, dict):
-            raise ConfigError(f"--set {key}: {'.'.join(parts[:i])} is not a mapping")
+        if not isinstance(node, dict):
+            raise ConfigError(f"{source}: {path}: {'.'.join(parts[:i])} is not a mapping")
         if last:
-            d[part] = value
-        else:
-            if d.get(part) is None:
-                d[part] = _defaults_for(parts[: i + 1])
-            d = d[part]
+            node[part] = value
+            break
+        if node.get(part) is None:
+            node[part] = _section_default(node_model, part)
+        node, node_model = node[part], _child_model(node_model, part)
 
 
-def _defaults_for(parts: list[str]) -> Any:
-    """Default value of a nested section, so ``--set phases.1.lr=...`` works on defaults."""
-    node: Any = SweepConfig(name="x").model_dump()
-    for p in parts:
-        if isinstance(node, list) and p.isdigit() and int(p) < len(node):
-            node = node[int(p)]
-        elif isinstance(node, dict) and p in node:
-            node = node[p]
-        else:
+def _child_model(model: Any, part: str) -> Any:
+    fields = getattr(model, "model_fields", {})
+    return _model_of(fields[part].annotation) if part in fields else None
+
+
+def _section_default(model: Any, part: str) -> Any:
+    """The raw default of an unset section, so ``--set phases.1.lr=...`` works on defaults."""
+    field = getattr(model, "model_fields", {}).get(part)
+    if field is None:
+        return {}
+    default = field.get_default(call_default_factory=True)
+    if default is None:
+        sub = _model_of(field.annotation)
+        try:
+            default = sub() if sub is not None else {}
+        except ValidationError:
             return {}
-    return copy.deepcopy(node) if isinstance(node, (dict, list)) else {}
+    if isinstance(default, BaseModel):
+        return default.model_dump()
+    if isinstance(default, list):
+        return [d.model_dump() if isinstance(d, BaseModel) else copy.deepcopy(d) for d in default]
+    return copy.deepcopy(default) if isinstance(default, dict) else {}
 
 
-def validate_sweep(raw: dict[str, Any], source: str = "config", check_space: bool = True) -> SweepConfig:
-    """Validate a raw dict as a sweep, turning pydantic errors into one line."""
+def _set_space_axis(raw: dict[str, Any], parts: list[str], value: Any) -> None:
+    """``search.space.<dotted key>=...``: space keys contain dots, so the rest is one key.
+
+    ``search.space.phases.0.epochs='{int: [2, 6]}'`` and ``search.space.phases.0.epochs.int=[2,6]``
+    set that axis; ``=null`` removes it (the base trial's value is used instead).
+    """
+    if parts[-1] in DIST_KINDS and len(parts) > 1:
+        parts, value = parts[:-1], {parts[-1]: value}
+    search = raw.get("search") or {}
+    raw["search"] = search
+    space = search.get("space") or {}
+    search["space"] = space
+    axis = ".".join(parts)
+    if value is None:
+        space.pop(axis, None)
+    else:
+        space[axis] = value
+
+
+# --------------------------------------------------------------------------- one-line errors
+
+
+def _validate(model: type[ModelT], raw: Any, source: str) -> ModelT:
     try:
-        sweep = SweepConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(f"{source}: {_one_line(e)}") from None
-    if check_space:
-        from ablate.search.space import validate_space
-
-        validate_space(sweep)
-    if sweep.ablation is not None:
-        from ablate.search.ablation import expand_ablation
-
-        expand_ablation(sweep)  # every variant must validate now, not when it runs
-    return sweep
+        raise ConfigError(f"{source}: {_one_line(e, model)}") from None
 
 
-def validate_trial(raw: dict[str, Any], source: str = "config") -> TrialConfig:
-    """Validate a raw dict as a trial config."""
-    try:
-        return TrialConfig.model_validate(raw)
-    except ValidationError as e:
-        raise ConfigError(f"{source}: {_one_line(e)}") from None
-
-
-def _one_line(e: ValidationError) -> str:
+def _one_line(e: ValidationError, root: type[BaseModel] = SweepConfig) -> str:
+    """The first error of `e` as one line that names the key, says what is wrong and what fits."""
     err = e.errors()[0]
-    loc = ".".join(str(x) for x in err["loc"])
+    loc = [p for i, p in enumerate(err["loc"]) if i == 0 or p != err["loc"][i - 1]]  # union tags
+    where = ".".join(str(x) for x in loc)
     if err["type"] == "extra_forbidden":
-        allowed = _allowed_keys(err["loc"][:-1])
+        allowed = _allowed_keys(root, tuple(err["loc"][:-1]))
         hint = difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1)
         did = f" (did you mean {hint[0]!r}?)" if hint else ""
-        return f"unknown key {loc!r}{did}; allowed here: {', '.join(allowed)}"
+        listed = f"; allowed here: {', '.join(allowed)}" if allowed else ""
+        return f"unknown key {where!r}{did}{listed}"
+    if err["type"] == "distribution":
+        got = err["input"]
+        if isinstance(got, dict) and len(got) == 1:
+            return f"{where}: unknown distribution {next(iter(got))!r}; allowed: {', '.join(DIST_KINDS)}"
+        return f"{where} must be one mapping {{{' | '.join(DIST_KINDS)}: ...}}, got {got!r}"
     if err["type"] == "literal_error":
-        return f"{loc}: {err['msg'].replace('Input should be', 'must be')}, got {err['input']!r}"
+        return f"{where}: {err['msg'].replace('Input should be', 'must be')}, got {err['input']!r}"
     msg = err["msg"].removeprefix("Value error, ")
-    if loc:
-        return f"{loc}: {msg}" + ("" if err["type"] == "value_error" else f" (got {err['input']!r})")
+    if where:
+        return f"{where}: {msg}" + ("" if err["type"] == "value_error" else f" (got {err['input']!r})")
     return msg
 
 
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    model: Any = SweepConfig
+def _allowed_keys(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys (aliases where set) of the model found at `loc` under `root`; [] if none."""
+    ann: Any = root
     for part in loc:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
-        if field is None:
+        ann = _step(ann, part)
+        if ann is None:
             return []
-        model = _model_of(field.annotation)
-        if model is None:
-            return []
-    return list(model.model_fields) if hasattr(model, "model_fields") else []
+    model = _model_of(ann)
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _step(ann: Any, part: Any) -> Any:
+    """The annotation one `loc` step below `ann`: a field, a list item, a dict value, a union tag."""
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin is Annotated:
+        return _step(args[0], part)
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        for name, f in ann.model_fields.items():
+            if part in (name, f.alias):
+                return f.annotation
+        return None
+    if origin in (list, tuple):
+        return args[0] if args else None
+    if origin is dict:
+        return args[1] if len(args) == 2 else None
+    if origin in (Union, types.UnionType):
+        for member in args:
+            meta = typing.get_args(member)[1:] if typing.get_origin(member) is Annotated else ()
+            if any(isinstance(m, Tag) and m.tag == part for m in meta):
+                return typing.get_args(member)[0]
+        for member in args:
+            found = _step(member, part) if member is not type(None) else None
+            if found is not None:
+                return found
+    return None
 
 
 def _model_of(annotation: Any) -> Any:
-    import typing
-
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in typing.get_args(annotation):
@@ -530,3 +783,14 @@ def flatten(cfg: TrialConfig) -> dict[str, Any]:
 
     walk("", cfg.resolved_dump())
     return {f"cfg.{k}": v for k, v in out.items()}
+
+
+def __getattr__(name: str) -> Any:
+    """``ablate.config.load_sweep``: the loader with the resolve step now lives in
+    `ablate.search.sweep` (it needs the model registry); this name forwards to it, looked up
+    on use only, so importing this module stays a leaf."""
+    if name == "load_sweep":
+        from ablate.search.sweep import load_sweep
+
+        return load_sweep
+    raise AttributeError(f"module 'ablate.config' has no attribute {name!r}")

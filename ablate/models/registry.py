@@ -2,7 +2,8 @@
 
 Each backbone is a thin builder over ``torchvision.models.get_model`` registered with
 ``@register_backbone``. Metadata (default taps for the modification, candidate taps for
-fusion-placement search, minimum input size) is data on the `BackboneSpec`.
+fusion-placement search, minimum input size) is data, kept torch-free in `ablate.models.specs`
+and carried on each `BackboneSpec`. Checking a config against it is `ablate.models.resolve`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -19,6 +19,7 @@ import torchvision
 from torch import nn
 
 from ablate.errors import ConfigError, ModelError
+from ablate.models.specs import BackboneInfo, add_backbone, backbone_info
 
 if TYPE_CHECKING:
     from ablate.config import TrialConfig
@@ -32,7 +33,6 @@ __all__ = [
     "list_backbones",
     "model_size",
     "register_backbone",
-    "validate_model_config",
     "validate_taps",
 ]
 
@@ -55,18 +55,25 @@ _REGISTRY: dict[str, BackboneSpec] = {}
 def register_backbone(
     name: str,
     *,
-    default_taps: tuple[str, ...],
+    default_taps: tuple[str, ...] | None = None,
     candidate_taps: tuple[str, ...] | None = None,
     min_input: int = 32,
     classifier: str = "classifier",
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Register a builder ``fn(num_classes, pretrained, aux) -> nn.Module``; duplicates raise."""
+    """Register a builder ``fn(num_classes, pretrained, aux) -> nn.Module``; duplicates raise.
+
+    The metadata comes from `ablate.models.specs`; a backbone not listed there passes its
+    `default_taps` (and the other metadata) here, and is added to it.
+    """
 
     def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"backbone {name!r} is already registered")
+        if default_taps is not None:
+            add_backbone(BackboneInfo(name, default_taps, candidate_taps or default_taps, min_input, classifier))
+        info = backbone_info(name)
         _REGISTRY[name] = BackboneSpec(
-            name, fn, default_taps, candidate_taps or default_taps, min_input, classifier
+            name, fn, info.default_taps, info.candidate_taps, info.min_input, info.classifier
         )
         return fn
 
@@ -79,11 +86,8 @@ def list_backbones() -> list[str]:
 
 def get_spec(name: str) -> BackboneSpec:
     if name not in _REGISTRY:
-        import difflib
-
-        hint = difflib.get_close_matches(name, list(_REGISTRY), n=1)
-        did = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise ModelError(f"unknown backbone {name!r}{did}; choose one of: {', '.join(list_backbones())}")
+        backbone_info(name)  # raises ModelError with a suggestion
+        raise ModelError(f"backbone {name!r} has no builder; registered: {', '.join(list_backbones())}")
     return _REGISTRY[name]
 
 
@@ -110,63 +114,32 @@ def _replace_head(name: str, model: nn.Module, k: int) -> None:
         model.classifier[-1] = nn.Linear(last.in_features, k)
 
 
-@register_backbone(
-    "mobilenet_v3_small",
-    default_taps=("features.0", "features.1", "features.2", "features.3", "features.12"),
-    candidate_taps=tuple(f"features.{i}" for i in range(13)),
-)
+@register_backbone("mobilenet_v3_small")
 def _mobilenet_v3_small(num_classes: int, pretrained: bool, aux: bool) -> nn.Module:
     return _tv("mobilenet_v3_small", num_classes, pretrained)
 
 
-@register_backbone(
-    "resnet18",
-    default_taps=("maxpool", "layer1", "layer2", "layer3", "layer4"),
-    candidate_taps=("relu", "maxpool", "layer1", "layer2", "layer3", "layer4"),
-    classifier="fc",
-)
+@register_backbone("resnet18")
 def _resnet18(num_classes: int, pretrained: bool, aux: bool) -> nn.Module:
     return _tv("resnet18", num_classes, pretrained)
 
 
-@register_backbone(
-    "vgg16",
-    default_taps=("features.4", "features.9", "features.16", "features.23", "features.30"),
-)
+@register_backbone("vgg16")
 def _vgg16(num_classes: int, pretrained: bool, aux: bool) -> nn.Module:
     return _tv("vgg16", num_classes, pretrained)
 
 
-@register_backbone(
-    "densenet121",
-    default_taps=(
-        "features.pool0",
-        "features.transition1",
-        "features.transition2",
-        "features.transition3",
-        "features.norm5",
-    ),
-)
+@register_backbone("densenet121")
 def _densenet121(num_classes: int, pretrained: bool, aux: bool) -> nn.Module:
     return _tv("densenet121", num_classes, pretrained)
 
 
-@register_backbone(
-    "squeezenet1_0",
-    default_taps=("features.2", "features.6", "features.11", "features.12"),
-    candidate_taps=("features.2", "features.5", "features.6", "features.10", "features.11", "features.12"),
-)
+@register_backbone("squeezenet1_0")
 def _squeezenet1_0(num_classes: int, pretrained: bool, aux: bool) -> nn.Module:
     return _tv("squeezenet1_0", num_classes, pretrained)
 
 
-@register_backbone(
-    "inception_v3",
-    default_taps=("maxpool1", "maxpool2", "Mixed_5d", "Mixed_6e", "Mixed_7c"),
-    candidate_taps=("maxpool1", "maxpool2", "Mixed_5b", "Mixed_5d", "Mixed_6a", "Mixed_6e", "Mixed_7c"),
-    min_input=75,
-    classifier="fc",
-)
+@register_backbone("inception_v3")
 def _inception_v3(num_classes: int, pretrained: bool, aux: bool) -> nn.Module:
     kw: dict[str, Any] = {"aux_logits": aux, "init_weights": True}
     if pretrained:  # the ImageNet weights come with the aux head; drop it afterwards if unwanted
@@ -216,27 +189,12 @@ def validate_taps(backbone: str, taps: list[str] | tuple[str, ...]) -> None:
             )
 
 
-def validate_model_config(cfg: TrialConfig) -> None:
-    """Checks a trial config against the registry: backbone, taps, input size, weights file."""
-    try:
-        spec = get_spec(cfg.backbone)
-    except ModelError as e:
-        raise ValueError(str(e)) from None
-    if cfg.input_size < spec.min_input:
-        raise ValueError(f"input_size {cfg.input_size} is too small for {cfg.backbone} (min {spec.min_input})")
-    if cfg.variant == "modified":
-        try:
-            validate_taps(cfg.backbone, cfg.fusion.taps or spec.default_taps)
-        except ConfigError as e:
-            raise ValueError(str(e)) from None
-    if cfg.weights_path is not None and not Path(cfg.weights_path).is_file():
-        raise ValueError(f"weights_path {cfg.weights_path} does not exist; give a state-dict file saved with torch.save")
-
-
 def build_model(cfg: TrialConfig, num_classes: int) -> nn.Module:
     """The model a trial trains: the original backbone or its modified (fused) variant."""
     from ablate.models.fusion import FusedModel
+    from ablate.models.resolve import resolve
 
+    cfg = resolve(cfg)  # checked once per config; the graph is traced once per backbone
     spec = get_spec(cfg.backbone)
     aux = cfg.backbone == "inception_v3" and cfg.variant == "original" and cfg.aux_weight > 0
     aux = aux and cfg.input_size >= INCEPTION_AUX_MIN_INPUT
@@ -244,7 +202,7 @@ def build_model(cfg: TrialConfig, num_classes: int) -> nn.Module:
     if cfg.variant == "modified":
         f = cfg.fusion
         model: nn.Module = FusedModel(
-            backbone, cfg.resolved_taps(), num_classes, f.pcb_channels, f.gate, f.dropout,
+            backbone, list(cfg.fusion.taps or ()), num_classes, f.pcb_channels, f.gate, f.dropout,
             probe_size=max(cfg.input_size if cfg.input_size <= 128 else 64, spec.min_input),
             xavier=f.init == "xavier",
         )

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ablate.config import TrialConfig
 from ablate.engine.trainer import TrialOutcome, run_trial
+from ablate.models.resolve import resolve
 from ablate.results import write_trial
 from ablate.results.models import save_model
 
@@ -79,6 +80,7 @@ def run_local_trial(
     """
     console = console or Console(stderr=True)
     results_dir = Path(results_dir)
+    cfg = resolve(cfg)  # explicit taps: the id and the saved config are those of the run
     tid = cfg.trial_id() + ("" if fold is None else f"-fold{fold}")
     tb_dir = results_dir / "tensorboard" / tid
     reporter = ConsoleReporter(console, cfg.epochs, label=tid)

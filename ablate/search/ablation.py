@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
-from ablate.config import SweepConfig, TrialConfig, apply_overrides, validate_trial
+from ablate.config import SweepConfig, TrialConfig, set_paths
 from ablate.errors import ConfigError
+from ablate.models.resolve import resolve
 
 __all__ = ["BASE", "expand_ablation"]
 
@@ -13,19 +12,19 @@ BASE = "base"
 
 
 def expand_ablation(sweep: SweepConfig, only: list[str] | None = None) -> list[tuple[str, TrialConfig]]:
-    """(variant name, config) for the base (if included) and every variant, validated.
+    """(variant name, resolved config) for the base (if included) and every variant.
 
     Raises:
         ConfigError: the sweep has no ablation, a variant name is unknown, or its overrides are invalid.
     """
     if sweep.ablation is None:
         raise ConfigError(f"sweep {sweep.name!r} declares no `ablation:` section")
-    base = sweep.trial.model_dump(mode="json")
-    out: list[tuple[str, TrialConfig]] = [(BASE, sweep.trial)] if sweep.ablation.include_base else []
+    out: list[tuple[str, TrialConfig]] = []
+    if sweep.ablation.include_base:
+        out.append((BASE, resolve(sweep.trial, source="trial")))
     for name, overrides in sweep.ablation.variants.items():
-        sets = [f"{k}={json.dumps(v)}" for k, v in overrides.items()]
-        raw = apply_overrides({"trial": base}, sets)["trial"]
-        out.append((name, validate_trial(raw, source=f"ablation.variants.{name}")))
+        source = f"ablation.variants.{name}"
+        out.append((name, resolve(set_paths(sweep.trial, overrides, source=source), source=source)))
     if only:
         known = [n for n, _ in out]
         unknown = [n for n in only if n not in known]

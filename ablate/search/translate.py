@@ -30,9 +30,11 @@ mappings (``model: {grid: [{backbone: vgg16, variant: original}, ...]}``) sets s
 at once (`ablate.search.space.is_combined_axis`): "six originals plus one modified" is one
 axis of seven values, not a 6 x 2 product.
 
-**Validation.** Every sample becomes a `TrialConfig` through `apply_overrides` and the
-config's own validation (`trial_config`); an invalid combination raises `ConfigError`, which
-the runner records as that trial's failure rather than stopping the sweep.
+**Validation.** Every sample becomes a `TrialConfig` through `ablate.config.set_paths` (the
+values set on the base trial, no text round trip) and the resolve step
+(`ablate.models.resolve.resolve`, which fills the backbone's default taps); an invalid
+combination raises `ConfigError`, which the runner records as that trial's failure rather
+than stopping the sweep.
 """
 
 from __future__ import annotations
@@ -43,7 +45,15 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ablate.config import SearchConfig, SweepConfig, TrialConfig, apply_overrides, validate_trial
+from ablate.config import (
+    Distribution,
+    SearchConfig,
+    SweepConfig,
+    TrialConfig,
+    as_distribution,
+    set_paths,
+)
+from ablate.models.resolve import resolve
 from ablate.search.space import expand_values
 
 if TYPE_CHECKING:
@@ -61,7 +71,6 @@ __all__ = [
     "trial_config",
 ]
 
-Distribution = dict[str, Any]
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -72,21 +81,14 @@ def grid_axes(sweep: SweepConfig) -> dict[str, list[Any]]:
     if sweep.trial.seeds and "seed" not in search.space:
         axes["seed"] = list(sweep.trial.seeds)
     for key, dist in search.space.items():
-        (kind, arg), = dist.items()
-        if kind == "grid" or (kind == "choice" and search.algorithm == "grid"):
-            axes[key] = list(arg)
+        if dist.is_grid(search.algorithm):
+            axes[key] = list(dist.options)
     return axes
 
 
 def sampled_axes(search: SearchConfig) -> dict[str, Distribution]:
     """Axes a searcher samples: all that are not grid axes."""
-    out: dict[str, Distribution] = {}
-    for key, dist in search.space.items():
-        (kind, _), = dist.items()
-        if kind == "grid" or (kind == "choice" and search.algorithm == "grid"):
-            continue
-        out[key] = dist
-    return out
+    return {key: dist for key, dist in search.space.items() if not dist.is_grid(search.algorithm)}
 
 
 def grid_points(sweep: SweepConfig) -> list[dict[str, Any]]:
@@ -102,31 +104,32 @@ class SpaceSampler:
     the experiment checkpoint and restored on ``--resume``.
 
     Args:
-        axes: dotted config path -> distribution (`sampled_axes`).
+        axes: dotted config path -> distribution (`sampled_axes`; a YAML-style mapping works too).
     """
 
-    def __init__(self, axes: Mapping[str, Distribution]) -> None:
-        self.axes = dict(axes)
+    def __init__(self, axes: Mapping[str, Any]) -> None:
+        self.axes: dict[str, Distribution] = {key: as_distribution(d, key) for key, d in axes.items()}
 
     def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
         return {key: _suggest(trial, key, dist) for key, dist in self.axes.items()}
 
 
 def _suggest(trial: optuna.Trial, key: str, dist: Distribution) -> Any:
-    (kind, arg), = dist.items()
+    kind = dist.kind
     if kind == "choice":
-        if all(isinstance(v, _SCALARS) for v in arg):
-            return trial.suggest_categorical(key, list(arg))
-        index = trial.suggest_categorical(f"{key}[index]", list(range(len(arg))))
-        return arg[index]  # lists/mappings as choices: Optuna sees their index
+        options = list(dist.options)
+        if all(isinstance(v, _SCALARS) for v in options):
+            return trial.suggest_categorical(key, options)
+        index = trial.suggest_categorical(f"{key}[index]", list(range(len(options))))
+        return options[index]  # lists/mappings as choices: Optuna sees their index
     if kind == "uniform":
-        return trial.suggest_float(key, float(arg[0]), float(arg[1]))
+        return trial.suggest_float(key, float(dist.low), float(dist.high))
     if kind == "loguniform":
-        return trial.suggest_float(key, float(arg[0]), float(arg[1]), log=True)
+        return trial.suggest_float(key, float(dist.low), float(dist.high), log=True)
     if kind == "int":
-        return trial.suggest_int(key, int(arg[0]), int(arg[1]))
+        return trial.suggest_int(key, int(dist.low), int(dist.high))
     if kind == "subset":
-        return _suggest_subset(trial, key, list(arg["of"]), int(arg.get("min", 1)))
+        return _suggest_subset(trial, key, list(dist.spec.of), dist.spec.min)
     raise ValueError(f"search.space.{key}: {kind!r} is not sampled")  # grid: never reaches here
 
 
@@ -161,18 +164,15 @@ def make_sampler(algorithm: str, seed: int, num_samples: int) -> optuna.samplers
 
 
 def trial_config(sweep: SweepConfig, values: Mapping[str, Any]) -> TrialConfig:
-    """The sweep's base trial with `values` set at their dotted paths, validated.
+    """The sweep's base trial with `values` set at their dotted paths, validated and resolved.
 
     Raises:
         ConfigError: the combination is not a valid trial (one line, naming the values).
     """
-    base = sweep.trial.model_dump(mode="json")
-    base["seeds"] = None  # a sweep runs `seeds` as a grid axis
-    overrides = expand_values(sweep.search.space, dict(values))
-    sets = [f"{key}={json.dumps(value)}" for key, value in overrides.items()]
-    raw = apply_overrides({"trial": base}, sets)["trial"]
     shown = ", ".join(f"{k}={v!r}" for k, v in values.items()) or "the base trial"
-    return validate_trial(raw, source=f"sampled {shown}")
+    source = f"sampled {shown}"
+    overrides = {"seeds": None, **expand_values(sweep.search.space, values)}  # seeds: a grid axis
+    return resolve(set_paths(sweep.trial, overrides, source=source), source=source)
 
 
 def space_columns(values: Mapping[str, Any]) -> dict[str, Any]:

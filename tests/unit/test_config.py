@@ -1,11 +1,28 @@
-"""Config loading, overrides and one-line validation errors."""
+"""Config loading, overrides, the typed search space, set_path and one-line validation errors."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from ablate.config import TrialConfig, config_hash, flatten, load_sweep, parse_set
+from ablate.config import (
+    IntRange,
+    LogUniform,
+    SweepConfig,
+    TrialConfig,
+    config_hash,
+    flatten,
+    parse_set,
+    read_sweep,
+    set_path,
+    set_paths,
+    validate_sweep,
+)
 from ablate.errors import ConfigError
+from ablate.models.resolve import resolve
+from ablate.search.sweep import load_sweep
 
 
 def _write(tmp_path, text: str):
@@ -83,7 +100,7 @@ def test_bare_trial_file_is_accepted(tmp_path):
     [
         ("fusion.pcb_channel: {choice: [16]}", "unknown key"),
         ("fusion.pcb_channels: {normal: [1, 2]}", "unknown distribution 'normal'"),
-        ("phases.0.lr: {loguniform: [0, 1]}", "loguniform bounds must be > 0"),
+        ("phases.0.lr: {loguniform: [0, 1]}", "search.space.phases.0.lr.loguniform: bounds must be > 0"),
         ("phases.0.lr: {uniform: [2, 1]}", "low < high"),
         ("backbone: {grid: [resnet18, resnet99]}", "unknown backbone 'resnet99'"),
         ("fusion.taps: {subset: {of: [features.0, features.77], min: 1}}", "unknown tap 'features.77'"),
@@ -102,7 +119,7 @@ def test_base_trial_override_is_checked_against_the_space_only_for_a_search():
     with pytest.raises(ConfigError, match="search.space.fusion.taps=.*unknown tap 'features.0' for resnet18"):
         load_sweep("cxr5-sweep", ["backbone=resnet18"])
     sweep = load_sweep("cxr5-sweep", ["backbone=resnet18"], check_space=False)
-    assert sweep.trial.backbone == "resnet18" and sweep.trial.resolved_taps()[-1] == "layer4"
+    assert sweep.trial.backbone == "resnet18" and resolve(sweep.trial).resolved_taps()[-1] == "layer4"
     with pytest.raises(ConfigError, match="unknown backbone"):  # the trial itself is still checked
         load_sweep("cxr5-sweep", ["backbone=resnet99"], check_space=False)
 
@@ -112,8 +129,8 @@ def test_set_addresses_a_dotted_search_space_axis():
                                       "search.space.phases.1.lr.loguniform=[0.001, 0.01]",
                                       "search.space.fusion.gate=null"])
     space = sweep.search.space
-    assert space["phases.0.epochs"] == {"int": [2, 6]}
-    assert space["phases.1.lr"] == {"loguniform": [0.001, 0.01]}
+    assert space["phases.0.epochs"] == IntRange(int=[2, 6]) and space["phases.0.epochs"].model_dump() == {"int": [2, 6]}
+    assert isinstance(space["phases.1.lr"], LogUniform) and space["phases.1.lr"].bounds == [0.001, 0.01]
     assert "fusion.gate" not in space and "fusion.pcb_channels" in space
     with pytest.raises(ConfigError, match="unknown distribution 'normal'"):
         load_sweep("cxr5-sweep", ["search.space.phases.0.epochs={normal: [2, 6]}"])
@@ -134,7 +151,114 @@ def test_parse_set_types():
 
 
 def test_flatten_has_fixed_columns():
-    f = flatten(TrialConfig(input_size=64))
+    f = flatten(resolve(TrialConfig(input_size=64)))
     assert f["cfg.fusion.pcb_channels"] == 64
     assert f["cfg.fusion.taps"].startswith("[") and f["cfg.phases"].startswith("[")
     assert f["cfg.weights_path"] is None
+
+
+# --------------------------------------------------------------------------- a leaf, resolved once
+
+# config_hash of the default TrialConfig (modified MobileNetV3-small, default taps) as computed
+# before the config became a leaf (when resolved_dump() filled the taps): resolving now must
+# give the same hash, so trial ids and result rows of earlier runs still match.
+DEFAULT_HASH = "3704ce112518f8ef58536257efa2642951d3fa5089d62eb1aa1e59cf011b97b9"
+ORIGINAL_HASH = "842895dcbd37947764a810f6d66f635ab9db9f870db3516e9a7525c4b4dcf1af"
+
+
+def test_importing_config_loads_no_torch():
+    code = ("import sys; import ablate.config, ablate.search.sweep; "
+            "from ablate.search.sweep import load_sweep; load_sweep('cxr5-sweep'); "
+            "bad = [m for m in ('torch', 'torchvision', 'ray', 'pandas', 'optuna') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_config_hash_of_a_resolved_config_is_unchanged():
+    cfg = resolve(TrialConfig())
+    assert cfg.fusion.taps == ["features.0", "features.1", "features.2", "features.3", "features.12"]
+    assert config_hash(cfg) == DEFAULT_HASH and cfg.trial_id() == f"mobilenet_v3_small-modified-s0-{DEFAULT_HASH[:10]}"
+    assert config_hash(resolve(TrialConfig(variant="original"))) == ORIGINAL_HASH
+    assert resolve(cfg) == cfg  # idempotent
+
+
+def test_validation_needs_no_model_and_resolve_does_the_model_checks():
+    cfg = TrialConfig(backbone="resnet99", fusion={"taps": ["nope"]})  # data: valid
+    with pytest.raises(ConfigError, match="unknown backbone 'resnet99'"):
+        resolve(cfg)
+    with pytest.raises(ConfigError, match="input_size 40 is too small for inception_v3"):
+        resolve(TrialConfig(backbone="inception_v3", variant="original", input_size=40))
+    with pytest.raises(ConfigError, match="weights_path .* does not exist"):
+        resolve(TrialConfig(weights_path="/nonexistent/w.pt"))
+
+
+def test_set_path_list_index_nested_default_and_unknown_key():
+    t = TrialConfig()
+    t2 = set_path(t, "phases.1.lr", 0.05)
+    assert t2.phases[1].lr == 0.05 and t.phases[1].lr is None  # a new, validated model
+    assert set_path(t, "data.synthetic.n_per_class", 10).data.synthetic.n_per_class == 10
+    sweep = SweepConfig(name="x")
+    assert sweep.ablation is None
+    s2 = set_path(sweep, "ablation.include_base", False)  # an unset section gets its defaults
+    assert s2.ablation is not None and s2.ablation.include_base is False and s2.ablation.variants == {}
+    with pytest.raises(ConfigError) as e:
+        set_path(t, "fusion.pcb_channel", 3)
+    assert "unknown key 'fusion.pcb_channel' (did you mean 'pcb_channels'?)" in str(e.value)
+    assert "allowed here: taps, pcb_channels" in str(e.value)
+    with pytest.raises(ConfigError, match="index '2' out of range"):
+        set_path(t, "phases.2.lr", 1.0)
+    with pytest.raises(ConfigError, match="epochs"):
+        set_path(t, "epochs", "x")
+    both = set_paths(t, {"data.test_per_class": None, "data.test_fraction": 0.2})  # validated once, at the end
+    assert both.data.test_fraction == 0.2
+
+
+def test_set_path_on_a_search_space_axis():
+    sweep = read_sweep("cxr5-sweep")
+    s = set_path(sweep, "search.space.phases.0.epochs.int", [2, 6])
+    assert s.search.space["phases.0.epochs"].model_dump() == {"int": [2, 6]}
+    assert "fusion.gate" not in set_path(sweep, "search.space.fusion.gate", None).search.space
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        ({"loguniform": [0, 1]}, "search.space.a.loguniform: bounds must be > 0 (a log scale), got [0, 1]"),
+        ({"uniform": [2, 1]}, "search.space.a.uniform: needs low < high, got [2, 1]"),
+        ({"uniform": ["a", 1]}, "search.space.a.uniform: needs two numbers [low, high], got ['a', 1]"),
+        ({"int": [1.5, 3]}, "search.space.a.int: bounds must be integers"),
+        ({"normal": [1, 2]}, "search.space.a: unknown distribution 'normal'; allowed: choice, grid, uniform"),
+        ("dynamic", "search.space.a must be one mapping {choice | grid | uniform | loguniform | int | subset: ...}"),
+        ({"choice": []}, "search.space.a.choice: needs a non-empty list of values"),
+        ({"subset": {"of": ["x"], "mn": 1}}, "unknown key 'search.space.a.subset.mn' (did you mean 'min'?); allowed here: of, min"),
+        ({"subset": {"of": ["x"], "min": 2}}, "search.space.a.subset: min must be between 1 and 1, got 2"),
+    ],
+)
+def test_typed_space_rejects_bad_distributions_with_one_line(space, message):
+    with pytest.raises(ConfigError) as e:
+        validate_sweep({"name": "x", "search": {"space": {"a": space}}})
+    assert message in str(e.value) and "\n" not in str(e.value)
+    assert "  " not in str(e.value)  # no empty list spliced into the text
+
+
+def test_typed_space_round_trips_as_the_sweep_file_writes_it():
+    sweep = load_sweep("covidx-ct")
+    again = SweepConfig.model_validate_json(sweep.model_dump_json())
+    assert again == sweep
+    assert sweep.model_dump(mode="json")["search"]["space"]["model"]["grid"][0] == {"backbone": "vgg16", "variant": "original"}
+
+
+def test_parse_set_folds_yaml_errors_into_one_line():
+    with pytest.raises(ConfigError) as e:
+        parse_set("seeds=[0,1")
+    assert "\n" not in str(e.value) and "--set seeds: cannot parse value '[0,1'" in str(e.value)
+
+
+def test_cli_errors_are_one_line_and_keep_brackets(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text("name: s\ntrial: {input_size: 64}\nsearch:\n  space:\n    phases.0.lr: {uniform: [2]}\n")
+    r = subprocess.run([sys.executable, "-m", "ablate.cli", "run", str(p)], check=False, capture_output=True, text=True, timeout=120)
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert r.returncode == 2 and len(errors) == 1, r.stderr
+    assert "needs two numbers [low, high], got [2]" in errors[0]  # rich markup must not eat [low, high]

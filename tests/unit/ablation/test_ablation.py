@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ablate.config import load_sweep
 from ablate.errors import ConfigError
 from ablate.search.ablation import expand_ablation
+from ablate.search.sweep import load_sweep
 
 
 def test_shipped_ablation_expands():

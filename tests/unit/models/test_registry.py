@@ -18,6 +18,9 @@ from ablate.models import (
     model_size,
     validate_taps,
 )
+from ablate.models.registry import graph_node_names
+from ablate.models.resolve import check_taps, resolve
+from ablate.models.specs import backbone_info, backbone_names
 
 K = 5
 
@@ -109,13 +112,28 @@ def test_only_needed_layers_are_kept():
     assert not any(n.startswith(("layer3", "layer4", "fc")) for n in names)
 
 
-def test_invalid_tap_rejected_at_config_load_with_candidates():
-    with pytest.raises(Exception) as err:
-        TrialConfig(backbone="resnet18", fusion={"taps": ["layer9"]})
+def test_invalid_tap_rejected_at_resolve_with_candidates():
+    cfg = TrialConfig(backbone="resnet18", fusion={"taps": ["layer9"]})  # data only: valid
+    with pytest.raises(ConfigError) as err:
+        resolve(cfg)
     msg = str(err.value)
     assert "unknown tap 'layer9'" in msg and "layer4" in msg
     with pytest.raises(ConfigError, match="unknown tap"):
         validate_taps("mobilenet_v3_small", ["features.99"])
+    with pytest.raises(ConfigError, match="duplicates"):
+        check_taps("resnet18", ["layer1", "layer1"])
+    check_taps("resnet18", ["layer3.0.conv1"])  # any graph node works, not only the candidates
+
+
+def test_metadata_is_the_registrys_and_its_taps_exist_in_the_graph():
+    """resolve trusts the listed taps without tracing the graph: this is what makes that safe."""
+    assert backbone_names() == list_backbones()
+    for name in list_backbones():
+        info, spec = backbone_info(name), get_spec(name)
+        assert (info.default_taps, info.candidate_taps, info.min_input) == (
+            spec.default_taps, spec.candidate_taps, spec.min_input)
+        validate_taps(name, sorted({*info.default_taps, *info.candidate_taps}))
+    assert graph_node_names.cache_info().currsize >= len(list_backbones())  # traced once per backbone
 
 
 def test_unknown_backbone_suggests():

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ablate.config import load_sweep
 from ablate.errors import ConfigError
+from ablate.search.sweep import load_sweep
 from ablate.search.translate import grid_points
 
 REPO = Path(__file__).resolve().parents[3]
@@ -62,9 +62,9 @@ def test_paper_settings_of_the_table_sweeps():
 def test_cxr5_sweep_searches_the_modification_and_the_schedule():
     sweep = load_sweep("cxr5-sweep")
     space = sweep.search.space
-    assert space["fusion.pcb_channels"] == {"choice": [16, 32, 64, 128]}
-    assert space["fusion.taps"]["subset"]["min"] == 2
-    assert set(space["fusion.taps"]["subset"]["of"]) == {f"features.{i}" for i in range(13)}
+    assert space["fusion.pcb_channels"].model_dump() == {"choice": [16, 32, 64, 128]}
+    assert space["fusion.taps"].kind == "subset" and space["fusion.taps"].spec.min == 2
+    assert set(space["fusion.taps"].spec.of) == {f"features.{i}" for i in range(13)}
     assert {"fusion.gate", "fusion.dropout", "phases.0.lr", "phases.1.lr", "phases.0.epochs",
             "phases.1.momentum"} <= set(space)
     assert sweep.search.algorithm == "optuna" and sweep.scheduler.kind == "asha"

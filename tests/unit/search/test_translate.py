@@ -8,9 +8,10 @@ import time
 import optuna
 import pytest
 
-from ablate.config import load_sweep, validate_sweep
+from ablate.config import Choice, validate_sweep
 from ablate.errors import ConfigError
 from ablate.search.space import expand_values, is_combined_axis
+from ablate.search.sweep import load_sweep, resolve_sweep
 from ablate.search.translate import (
     SpaceSampler,
     grid_axes,
@@ -26,11 +27,11 @@ MOBILENET_TAPS = [f"features.{i}" for i in range(13)]
 
 
 def _sweep(space: dict, algorithm: str = "optuna", **trial):
-    return validate_sweep({
+    return resolve_sweep(validate_sweep({
         "name": "t",
         "trial": {"backbone": "resnet18", "input_size": 64, "epochs": 6, **trial},
         "search": {"algorithm": algorithm, "num_samples": 3, "space": space},
-    })
+    }))
 
 
 def _study(sampler=None) -> optuna.Study:
@@ -158,7 +159,7 @@ def test_space_columns_are_flat_and_typed():
 def test_combined_axis_sets_several_keys_at_once():
     sweep = load_sweep("covidx-ct")
     space = sweep.search.space
-    assert is_combined_axis("model", space["model"]) and not is_combined_axis("fusion.gate", {"choice": ["a"]})
+    assert is_combined_axis("model", space["model"]) and not is_combined_axis("fusion.gate", Choice(choice=["a"]))
     points = grid_points(sweep)
     assert len(points) == 7  # six originals + one modified, not 6 x 2
     cfgs = [trial_config(sweep, p) for p in points]

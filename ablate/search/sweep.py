@@ -1,0 +1,53 @@
+"""Loading a sweep with its resolve step: the data (`ablate.config`) checked against the models.
+
+`ablate.config.read_sweep` parses and validates a sweep file as data; `resolve_sweep` checks
+what needs the model registry, once: the base trial, every value of every search-space axis
+(for ``ablate run``) and every ablation variant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ablate.config import SweepConfig, read_sweep
+from ablate.models.resolve import resolve
+from ablate.search.ablation import expand_ablation
+from ablate.search.space import validate_space
+
+__all__ = ["load_sweep", "resolve_sweep"]
+
+
+def resolve_sweep(sweep: SweepConfig, *, check_space: bool = True, source: str = "trial") -> SweepConfig:
+    """Check `sweep` against the model registry; returns it unchanged.
+
+    The base trial keeps its unset taps (a grid over backbones fills each one's own defaults):
+    the configurations that run are resolved one by one (`ablate.search.translate.trial_config`,
+    `expand_ablation`, `ablate.runners.local.run_local_trial`).
+
+    Args:
+        check_space: also check every search-space value against the base trial (``ablate
+            run``); ``ablate trial`` runs the base alone and skips it, so ``--set
+            backbone=resnet18`` works on a sweep whose space lists MobileNet taps.
+        source: the start of an error in the base trial.
+
+    Raises:
+        ConfigError: the first problem, on one line.
+    """
+    resolve(sweep.trial, source=source)
+    if check_space:
+        validate_space(sweep)
+    if sweep.ablation is not None:
+        expand_ablation(sweep)  # every variant must resolve now, not when it runs
+    return sweep
+
+
+def load_sweep(
+    name_or_path: str | Path, overrides: list[str] | None = None, *, check_space: bool = True
+) -> SweepConfig:
+    """Read a sweep file (or a bare trial config), apply ``--set`` overrides, and resolve it.
+
+    Overrides address the trial by default (``epochs=2``); ``search.``, ``scheduler.``,
+    ``resources.`` and ``ablation.`` address the sweep (`ablate.config.read_sweep`).
+    """
+    sweep = read_sweep(name_or_path, overrides or [])
+    return resolve_sweep(sweep, check_space=check_space, source=str(name_or_path))
