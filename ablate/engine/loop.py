@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ablate.engine.runtime import all_reduce_sum
 from ablate.errors import TrialFailed
 
 __all__ = ["StepContext", "evaluate", "train_one_epoch"]
@@ -32,6 +33,10 @@ class StepContext:
         hflip: random horizontal flips while training.
         after_backward: called after each backward (e.g. gradient statistics).
         on_step: called as ``on_step(step, steps)`` after each training step (progress bars).
+        reduce_sum: sums a tensor over the data-parallel workers (in place); the epoch's loss,
+            correct and image counts go through it once, so a DDP epoch row covers every
+            worker's share of the data. The default sums over the default process group when
+            one is initialised (``Runtime.all_reduce_sum``) and is the identity otherwise.
     """
 
     device: torch.device
@@ -43,6 +48,7 @@ class StepContext:
     hflip: bool = False
     after_backward: Callable[[nn.Module], None] | None = None
     on_step: Callable[[int, int], None] | None = None
+    reduce_sum: Callable[[torch.Tensor], torch.Tensor] = all_reduce_sum
 
     def inputs(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         non_blocking = self.device.type == "cuda"
@@ -80,8 +86,13 @@ def train_one_epoch(
 ) -> dict[str, float]:
     """One pass over the training batches.
 
+    Under data parallelism every worker calls it on its shard; the images, summed losses and
+    correct counts are summed over the workers (``ctx.reduce_sum``) before ``loss`` and ``acc``
+    are formed, so every worker returns the epoch's values over all the training images.
+
     Returns:
-        ``loss``, ``acc``, ``images`` (seen by this worker), ``seconds`` and ``images_per_s``.
+        ``loss`` and ``acc`` (over all workers' images), ``images`` (all workers),
+        ``seconds`` and ``images_per_s`` (this worker's throughput).
 
     Raises:
         TrialFailed: the loss became NaN or infinite.
@@ -126,10 +137,13 @@ def train_one_epoch(
     if ctx.device.type == "cuda":
         torch.cuda.synchronize(ctx.device)
     seconds = time.perf_counter() - start
+    # one collective per epoch: (summed loss, correct, images) over every worker's shard
+    totals = torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), device=ctx.device, dtype=torch.float64)])
+    loss_all, correct_all, seen_all = ctx.reduce_sum(totals).tolist()
     return {
-        "loss": float(loss_sum) / max(seen, 1),
-        "acc": float(correct) / max(seen, 1),
-        "images": float(seen),
+        "loss": loss_all / max(seen_all, 1.0),
+        "acc": correct_all / max(seen_all, 1.0),
+        "images": seen_all,
         "seconds": seconds,
         "images_per_s": seen / seconds if seconds > 0 else 0.0,
     }
@@ -138,6 +152,9 @@ def train_one_epoch(
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable[Batch], ctx: StepContext) -> dict[str, object]:
     """Loss, accuracy and the predictions of a model over batches (eval mode).
+
+    Not sharded and not reduced: under data parallelism each worker evaluates the whole set
+    (as the trainer's validation and test batches are), so the values are the whole set's.
 
     Returns:
         ``loss``, ``acc``, ``n`` and the tensors ``y_true`` / ``y_pred`` (on the CPU).

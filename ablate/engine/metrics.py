@@ -1,29 +1,48 @@
-"""Confusion matrix and per-class precision / sensitivity / F1 / support."""
+"""Confusion matrix and per-class precision / sensitivity / F1 / support, from scikit-learn.
+
+One rule for a metric that is undefined (0/0), used by the trial rows and the report alike:
+it is NaN (``ZERO_DIVISION``), shown blank, never 0. Precision is 0/0 for a class the model
+never predicts, sensitivity for a class absent from the split; F1 = 2TP / (2TP + FP + FN) is
+0/0 only when both hold.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from sklearn import metrics as skm
 
-__all__ = ["confusion_matrix", "per_class_metrics"]
+__all__ = ["ZERO_DIVISION", "class_metrics", "confusion_matrix", "per_class_metrics"]
+
+ZERO_DIVISION = np.nan  # an undefined per-class metric (0/0)
 
 
-def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int) -> torch.Tensor:
+def _labels(y: torch.Tensor | np.ndarray) -> np.ndarray:
+    return (y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)).astype(np.int64).ravel()
+
+
+def confusion_matrix(y_true: torch.Tensor | np.ndarray, y_pred: torch.Tensor | np.ndarray, num_classes: int) -> torch.Tensor:
     """(K, K) counts, rows = true class, columns = predicted class."""
-    idx = y_true.long() * num_classes + y_pred.long()
-    return torch.bincount(idx, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    cm = skm.confusion_matrix(_labels(y_true), _labels(y_pred), labels=np.arange(num_classes))
+    return torch.from_numpy(cm.astype(np.int64))
 
 
-def per_class_metrics(cm: torch.Tensor) -> list[dict[str, float]]:
-    """Precision, sensitivity (recall), F1 and support per class; 0 where undefined."""
-    cm = cm.double()
-    tp = cm.diag()
-    pred = cm.sum(0)
-    true = cm.sum(1)
-    precision = torch.where(pred > 0, tp / pred.clamp(min=1), torch.zeros_like(tp))
-    recall = torch.where(true > 0, tp / true.clamp(min=1), torch.zeros_like(tp))
-    denom = precision + recall
-    f1 = torch.where(denom > 0, 2 * precision * recall / denom.clamp(min=1e-12), torch.zeros_like(tp))
+def class_metrics(y_true: torch.Tensor | np.ndarray, y_pred: torch.Tensor | np.ndarray, num_classes: int) -> list[dict[str, float]]:
+    """Precision, sensitivity (recall), F1 and support per class; NaN where undefined."""
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        _labels(y_true), _labels(y_pred), labels=np.arange(num_classes), average=None, zero_division=ZERO_DIVISION
+    )
     return [
         {"precision": float(p), "sensitivity": float(r), "f1": float(f), "support": int(s)}
-        for p, r, f, s in zip(precision, recall, f1, true, strict=True)
+        for p, r, f, s in zip(precision, recall, f1, support, strict=True)
     ]
+
+
+def per_class_metrics(cm: torch.Tensor | np.ndarray) -> list[dict[str, float]]:
+    """`class_metrics` of the images a (K, K) confusion matrix counts (rows true)."""
+    counts = (cm.cpu().numpy() if isinstance(cm, torch.Tensor) else np.asarray(cm)).astype(np.int64)
+    k = counts.shape[0]
+    true_idx, pred_idx = np.indices((k, k))
+    y_true = np.repeat(true_idx.ravel(), counts.ravel())  # (N,) one label per counted image
+    y_pred = np.repeat(pred_idx.ravel(), counts.ravel())
+    return class_metrics(y_true, y_pred, k)

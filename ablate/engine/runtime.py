@@ -11,11 +11,22 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Runtime", "local_runtime", "seed_everything", "select_device"]
+__all__ = ["Runtime", "all_reduce_sum", "local_runtime", "seed_everything", "select_device"]
 
 
 def _identity(model: nn.Module) -> nn.Module:
     return model
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum a tensor in place over the workers of the default process group (identity without one).
+
+    Every worker of a data-parallel trial must call it at the same point (it is a collective).
+    """
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
 
 
 @dataclass
@@ -41,9 +52,7 @@ class Runtime:
 
     def all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
         """Sum a tensor over workers (identity when not distributed)."""
-        if self.world_size > 1 and torch.distributed.is_initialized():
-            torch.distributed.all_reduce(t)
-        return t
+        return all_reduce_sum(t) if self.world_size > 1 else t
 
 
 def select_device(kind: str = "auto") -> torch.device:

@@ -22,9 +22,15 @@ def resolve_results(target: str | Path) -> Path:
 
 
 def make_report(
-    target: str | Path, fmt: str = "md", out: str | Path | None = None
+    target: str | Path, fmt: str = "md", out: str | Path | None = None, alpha: float = 0.05
 ) -> tuple[list[Path], list[str]]:
     """Regenerate the tables and figures from a results folder.
+
+    Args:
+        target: a results folder or a sweep name.
+        fmt: md, latex or csv.
+        out: output folder (default ``<results>/report``).
+        alpha: family-wise level of the ``significant`` flags (Holm within each table).
 
     Returns:
         (files written, lines saying what the results do not hold yet).
@@ -40,7 +46,7 @@ def make_report(
     root = resolve_results(target)
     res = load(root)
     out_dir = Path(out) if out is not None else root / "report"
-    sections, missing = build_sections(res)
+    sections, missing = build_sections(res, alpha)
     figures = write_figures(res, out_dir / "figures") if fmt == "md" else []
     files = render(sections, missing, figures, fmt, out_dir, f"ablate report: {root}")
     return files + figures, missing

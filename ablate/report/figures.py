@@ -44,12 +44,23 @@ def validation_curves(res: Results, out: Path) -> Path | None:
 
 
 def pareto(res: Results, out: Path) -> Path | None:
-    """Test accuracy against parameters, with the Pareto front (fewer params, higher accuracy)."""
-    t = res.trials[res.trials.status == "ok"]
+    """Test accuracy against parameters, with the Pareto front (fewer params, higher accuracy).
+
+    One point per model and dataset: the configuration the backbones table shows (the one the
+    study selected), its seeds averaged.
+    """
+    from ablate.report.runs import ok_trials, runs_by_config, select_config
+
+    t = ok_trials(res)
     if t.empty:
         return None
-    g = t.groupby(["backbone", "variant"]).agg(params=("params", "first"), acc=("test_acc", "mean")).reset_index()
-    g = g.sort_values("params")
+    sets = runs_by_config(t)
+    points = []
+    for (_, bb, var), grp in t.groupby(["dataset", "backbone", "variant"]):
+        rs, _ = select_config([sets[c] for c in grp.config.unique()])
+        acc = rs.rows.set_index("trial_id").test_acc[list(rs.trials.values())].mean()
+        points.append({"backbone": bb, "variant": var, "params": rs.first("params"), "acc": acc})
+    g = pd.DataFrame(points).sort_values("params")
     front, best = [], -1.0
     for _, r in g.iterrows():
         if r.acc > best:

@@ -1,25 +1,40 @@
-"""Statistics the paper lacks: confidence intervals, paired tests, multiple comparisons.
+"""Every interval and test the report prints, in one place.
 
-- One run: accuracy and per-class precision / sensitivity / F1 with a percentile bootstrap
-  over the test images (vectorised, chunked), and Wilson's score interval for accuracy.
-- Several seeds: the mean with a Student-t interval (one seed: no interval, NaN and a flag).
-- Two configurations on the same test images: the exact McNemar test (two-sided binomial on
-  the discordant pairs; p = 1 without discordant pairs) and the accuracy difference with a
-  paired-bootstrap interval (default) or Newcombe's square-and-add interval for paired
-  proportions (Newcombe 1998, method 10, with the phi correction of Fagerland, Lydersen &
-  Laake 2014, "Recommended tests and confidence intervals for paired binomial proportions").
-- Several comparisons: Holm's step-down adjustment and a ``significant`` flag at ``ALPHA``.
+- **One configuration's accuracy.** Three or more seeds: the mean over seeds with a Student-t
+  interval (clipped to [0, 1] and flagged when it reaches past). One or two seeds: a
+  percentile bootstrap over the test images (`scipy.stats.bootstrap`) of the accuracy
+  averaged over the seeds, which measures test-set sampling only; when every resample is the
+  same (all right or all wrong) Wilson's interval of the pooled counts instead.
+- **Two configurations on the same test images, paired by seed** (`compare_paired`). The
+  difference is the mean over the shared seeds of the per-seed accuracy difference (so it is
+  exactly the difference of the two means over those seeds). Three or more seeds: a paired
+  t interval and t-test over the per-seed differences (the seed is the unit of replication,
+  so training noise is in the interval). One or two seeds: a paired percentile bootstrap over
+  images and, per seed, the exact McNemar test; with two seeds the larger p is taken (an
+  intersection-union test: significant only if every seed is). McNemar p of every seed is
+  returned either way. Newcombe's interval replaces the bootstrap when no image is discordant.
+- **Several comparisons in a table**: Holm's step-down adjustment at a level the user sets.
+- **The paper's own numbers**: Fisher's exact test of two accuracies on the paper's test size.
 
-Every interval comes back as an `Interval` (a named tuple ``estimate, low, high``).
+From libraries: Wilson (`scipy.stats.binomtest(...).proportion_ci`), the bootstrap
+(`scipy.stats.bootstrap`), t intervals and tests, Fisher's exact test. Hand-written, because
+no runtime dependency has them: exact McNemar on paired predictions (statsmodels has it but is
+only a test dependency; here it is a binomial test on the discordant pairs), Newcombe's
+square-and-add interval for paired proportions (in no library we ship) and Holm (five lines;
+statsmodels' ``multipletests`` checks it in the tests).
+
+Every interval comes back as an `Interval` (``estimate, low, high``) or an `Estimate` that also
+says how it was computed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,33 +42,28 @@ from scipy import stats as sps
 
 __all__ = [
     "ALPHA",
+    "Comparison",
+    "Estimate",
     "Interval",
-    "PairedComparison",
-    "SeedMean",
-    "accuracy_ci",
-    "accuracy_wilson",
+    "accuracy_estimate",
+    "accuracy_from_counts",
     "align_predictions",
-    "bootstrap_accuracy",
-    "compare_runs",
+    "compare_paired",
     "holm",
     "holm_comparisons",
-    "holm_significant",
     "mcnemar_exact",
     "newcombe_paired_interval",
-    "paired_comparison",
-    "paired_difference",
+    "paper_pair",
     "param_importances",
-    "per_class_ci",
     "seed_mean",
-    "t_interval",
     "wilson_interval",
 ]
 
-ALPHA = 0.05  # significance level of the `significant` flags
-_CHUNK = 4_000_000  # resampled indices held at once (32 MB of int64)
+ALPHA = 0.05  # default family-wise level of the `significant` flags (`ablate report --alpha`)
+N_BOOT = 2000  # bootstrap resamples
 _NAN = float("nan")
-
-ArrayLike = Sequence[Any] | np.ndarray
+# scipy >= 1.15 names the generator `rng` (`random_state` before)
+_RNG_ARG = "rng" if "rng" in inspect.signature(sps.bootstrap).parameters else "random_state"
 
 
 class Interval(NamedTuple):
@@ -67,290 +77,165 @@ class Interval(NamedTuple):
 NAN3 = Interval(_NAN, _NAN, _NAN)
 
 
-# --------------------------------------------------------------------------- bootstrap core
+@dataclass(frozen=True)
+class Estimate:
+    """A number, its interval and how the interval was computed (the table's ``ci`` column)."""
+
+    estimate: float
+    low: float
+    high: float
+    method: str
+    n_seeds: int
+    clipped: bool = False  # a t interval cut at the metric's bounds (too wide to mean much)
 
 
-def _boot_indices(n: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
-    """(chunk, n) arrays of resampled indices, n_boot rows in all, the same for any chunking."""
-    rng = np.random.default_rng(seed)
-    per = max(1, _CHUNK // max(n, 1))
-    for start in range(0, n_boot, per):
-        yield rng.integers(0, n, size=(min(per, n_boot - start), n))
-
-
-def _percentile(boots: np.ndarray, estimate: float, conf: float) -> Interval:
-    """Percentile interval of bootstrap replicates (NaN replicates ignored)."""
-    q = (1 - conf) / 2
-    with np.errstate(all="ignore"):
-        lo, hi = (
-            np.nanquantile(boots, [q, 1 - q], axis=0) if np.isfinite(boots).any() else (_NAN, _NAN)
-        )
-    return Interval(float(estimate), float(lo), float(hi))
-
-
-def _labels(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    t, p = np.asarray(y_true).astype(np.int64).ravel(), np.asarray(y_pred).astype(np.int64).ravel()
-    if t.shape != p.shape:
-        raise ValueError(f"y_true has {t.size} labels but y_pred has {p.size}")
-    return t, p
-
-
-# --------------------------------------------------------------------------- one run
-
-
-def bootstrap_accuracy(
-    correct: ArrayLike, n_boot: int = 2000, seed: int = 0, conf: float = 0.95
-) -> Interval:
-    """Accuracy with a percentile bootstrap over test images.
-
-    Args:
-        correct: per-image booleans (prediction == label).
-        n_boot: bootstrap resamples.
-        seed: seed of the resampling.
-        conf: confidence level.
-    """
-    c = np.asarray(correct, dtype=np.float64).ravel()
-    if c.size == 0:
-        return NAN3
-    boots = np.concatenate([c[idx].mean(axis=1) for idx in _boot_indices(c.size, n_boot, seed)])
-    return _percentile(boots, c.mean(), conf)
-
-
-def accuracy_ci(
-    y_true: ArrayLike, y_pred: ArrayLike, n_boot: int = 2000, seed: int = 0, conf: float = 0.95
-) -> Interval:
-    """Accuracy of one run with a percentile bootstrap over its test images.
-
-    Args:
-        y_true: true class per image.
-        y_pred: predicted class per image.
-        n_boot: bootstrap resamples.
-        seed: seed of the resampling.
-        conf: confidence level.
-    """
-    t, p = _labels(y_true, y_pred)
-    return bootstrap_accuracy(t == p, n_boot, seed, conf)
+# --------------------------------------------------------------------------- proportions
 
 
 def wilson_interval(k: int, n: int, conf: float = 0.95) -> Interval:
     """Proportion k / n with Wilson's score interval (NaN for n = 0)."""
     if n == 0:
         return NAN3
-    z = float(sps.norm.ppf(1 - (1 - conf) / 2))
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Interval(p, max(0.0, centre - half), min(1.0, centre + half))
+    ci = sps.binomtest(int(k), int(n)).proportion_ci(conf, method="wilson")
+    return Interval(k / n, float(ci.low), float(ci.high))
 
 
-def accuracy_wilson(y_true: ArrayLike, y_pred: ArrayLike, conf: float = 0.95) -> Interval:
-    """Accuracy of one run with Wilson's score interval."""
-    t, p = _labels(y_true, y_pred)
-    return wilson_interval(int((t == p).sum()), t.size, conf)
+def _bootstrap_mean(samples: Sequence[np.ndarray], conf: float, seed: int) -> Interval | None:
+    """Percentile bootstrap of the average of the samples' means, each sample resampled on its
+    own; None when every resample would be equal (constant samples)."""
+    xs = tuple(np.asarray(s, dtype=np.float64).ravel() for s in samples)
+    if not xs or any(x.size == 0 for x in xs):
+        return NAN3
+    estimate = float(np.mean([x.mean() for x in xs]))
+    if all(np.ptp(x) == 0 for x in xs):
+        return None
 
+    def stat(*ys: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.mean([y.mean(axis=axis) for y in ys], axis=0)
 
-def _class_metrics(cm: np.ndarray) -> dict[str, np.ndarray]:
-    """Precision, sensitivity, F1 of (..., K, K) confusion counts (rows true); NaN if undefined."""
-    tp = np.diagonal(cm, axis1=-2, axis2=-1).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = tp / cm.sum(axis=-2)
-        sensitivity = tp / cm.sum(axis=-1)
-        f1 = 2 * tp / (cm.sum(axis=-2) + cm.sum(axis=-1))
-    return {"precision": precision, "sensitivity": sensitivity, "f1": f1}
-
-
-def per_class_ci(
-    y_true: ArrayLike,
-    y_pred: ArrayLike,
-    num_classes: int | None = None,
-    n_boot: int = 2000,
-    seed: int = 0,
-    conf: float = 0.95,
-) -> pd.DataFrame:
-    """Per-class precision, sensitivity (recall) and F1 with percentile-bootstrap intervals.
-
-    Point estimates follow `ablate.engine.metrics.per_class_metrics` (0 where undefined);
-    resamples in which a metric is undefined (class absent or never predicted) are left out
-    of that metric's interval.
-
-    Args:
-        y_true: true class per image.
-        y_pred: predicted class per image.
-        num_classes: K (default: the largest class index seen + 1).
-        n_boot: bootstrap resamples.
-        seed: seed of the resampling.
-        conf: confidence level.
-
-    Returns:
-        One row per class: ``class_index, support`` and for each of ``precision,
-        sensitivity, f1`` the estimate and ``<metric>_low`` / ``<metric>_high``.
-    """
-    t, p = _labels(y_true, y_pred)
-    k = int(
-        num_classes if num_classes is not None else max(t.max(initial=-1), p.max(initial=-1)) + 1
-    )
-    cell = t * k + p  # (N,) flat confusion-cell index of each image
-    point = _class_metrics(np.bincount(cell, minlength=k * k).reshape(k, k))
-    boots: dict[str, list[np.ndarray]] = {m: [] for m in point}
-    if t.size:
-        for idx in _boot_indices(t.size, n_boot, seed):
-            b = idx.shape[0]
-            flat = (np.arange(b)[:, None] * (k * k) + cell[idx]).ravel()  # (b * N,)
-            cms = np.bincount(flat, minlength=b * k * k).reshape(b, k, k)  # (b, K, K)
-            for m, v in _class_metrics(cms).items():
-                boots[m].append(v)
-    rows = []
-    support = np.bincount(t, minlength=k)
-    for c in range(k):
-        row: dict[str, Any] = {"class_index": c, "support": int(support[c])}
-        for m, est in point.items():
-            e = float(np.nan_to_num(est[c]))
-            iv = (
-                _percentile(np.concatenate(boots[m])[:, c], e, conf)
-                if boots[m]
-                else Interval(e, _NAN, _NAN)
-            )
-            row.update({m: iv.estimate, f"{m}_low": iv.low, f"{m}_high": iv.high})
-        rows.append(row)
-    return pd.DataFrame(rows)
+    res = sps.bootstrap(xs, stat, n_resamples=N_BOOT, confidence_level=conf, method="percentile",
+                        vectorized=True, batch=max(1, 4_000_000 // max(x.size for x in xs)),
+                        **{_RNG_ARG: np.random.default_rng(seed)})
+    ci = res.confidence_interval
+    return Interval(estimate, float(ci.low), float(ci.high))
 
 
 # --------------------------------------------------------------------------- several seeds
 
 
-class SeedMean(NamedTuple):
-    """Mean over seeds with a Student-t interval; ``has_ci`` is False for a single seed."""
+def seed_mean(values: Sequence[float] | np.ndarray, conf: float = 0.95,
+              bounds: tuple[float, float] = (0.0, 1.0)) -> Estimate:
+    """Mean over seeds with a Student-t interval, cut at `bounds` (``clipped`` says so).
 
-    mean: float
-    low: float
-    high: float
-    sd: float
-    n: int
-    has_ci: bool
-
-
-def seed_mean(values: ArrayLike, conf: float = 0.95) -> SeedMean:
-    """Mean of one metric over seeds with a Student-t interval (NaN values dropped).
-
-    One value gives the value, NaN bounds and ``has_ci=False``; no values give all NaN.
+    One value: the value and NaN bounds. NaN values are dropped.
     """
     x = np.asarray(values, dtype=np.float64).ravel()
     x = x[~np.isnan(x)]
     n = int(x.size)
     if n == 0:
-        return SeedMean(_NAN, _NAN, _NAN, _NAN, 0, False)
+        return Estimate(_NAN, _NAN, _NAN, "no run", 0)
     m = float(x.mean())
     if n == 1:
-        return SeedMean(m, _NAN, _NAN, _NAN, 1, False)
+        return Estimate(m, _NAN, _NAN, "1 seed, no interval", 1)
     sd = float(x.std(ddof=1))
-    if sd == 0:
-        return SeedMean(m, m, m, 0.0, n, True)
-    lo, hi = sps.t.interval(conf, n - 1, loc=m, scale=sd / math.sqrt(n))
-    return SeedMean(m, float(lo), float(hi), sd, n, True)
+    lo, hi = (m, m) if sd == 0 else sps.t.interval(conf, n - 1, loc=m, scale=sd / math.sqrt(n))
+    clipped = bool(lo < bounds[0] or hi > bounds[1])
+    return Estimate(m, max(float(lo), bounds[0]), min(float(hi), bounds[1]),
+                    f"t over {n} seeds" + (", clipped" if clipped else ""), n, clipped)
 
 
-def t_interval(values: ArrayLike, conf: float = 0.95) -> Interval:
-    """Mean with a Student-t interval; one value: NaN bounds (see `seed_mean` for the flag)."""
-    s = seed_mean(values, conf)
-    return Interval(s.mean, s.low, s.high)
+def accuracy_estimate(correct: Sequence[np.ndarray], conf: float = 0.95, *, aligned: bool = True,
+                      seed: int = 0) -> Estimate:
+    """Accuracy of one configuration from each seed's per-image correctness.
+
+    Args:
+        correct: one boolean array per seed (per test image).
+        conf: confidence level.
+        aligned: the arrays cover the same images in the same order (then one or two seeds
+            are averaged per image and the images resampled jointly).
+        seed: seed of the bootstrap.
+    """
+    arrays = [np.asarray(c, dtype=np.float64).ravel() for c in correct]
+    n = len(arrays)
+    if n == 0:
+        return Estimate(_NAN, _NAN, _NAN, "no run", 0)
+    if n >= 3:
+        return seed_mean([a.mean() for a in arrays], conf)
+    n_img = min(a.size for a in arrays)
+    same = aligned and len({a.size for a in arrays}) == 1
+    samples = [np.mean(arrays, axis=0)] if same else arrays
+    iv = _bootstrap_mean(samples, conf, seed)
+    what = f"bootstrap over {n_img} test images" + ("" if n == 1 else f", {n} seeds averaged (seed variation not included)")
+    if iv is None:  # every resample equal: a proportion's interval of the pooled counts
+        k, total = sum(int(a.sum()) for a in arrays), sum(a.size for a in arrays)
+        iv = wilson_interval(k, total, conf)
+        what = f"Wilson, {total} predictions" + ("" if n == 1 else f" of {n} seeds pooled")
+    return Estimate(iv.estimate, iv.low, iv.high, what, n)
+
+
+def accuracy_from_counts(accuracies: Sequence[float], n_images: Sequence[int], conf: float = 0.95) -> Estimate:
+    """Accuracy of one configuration when only each seed's accuracy and image count are kept
+    (robustness rows): t over three or more seeds, else Wilson's interval of the pooled counts."""
+    acc = np.asarray(accuracies, dtype=np.float64)
+    n = np.asarray(n_images, dtype=np.int64)
+    if acc.size >= 3:
+        return seed_mean(acc, conf)
+    if acc.size == 0:
+        return Estimate(_NAN, _NAN, _NAN, "no run", 0)
+    k, total = int(np.round(acc * n).sum()), int(n.sum())
+    _, lo, hi = wilson_interval(k, total, conf)
+    what = f"Wilson, {total} predictions" + ("" if acc.size == 1 else f" of {acc.size} seeds pooled")
+    return Estimate(float(acc.mean()), lo, hi, what, int(acc.size))
 
 
 # --------------------------------------------------------------------------- paired runs
 
 
-def align_predictions(
-    pred_a: pd.DataFrame, pred_b: pd.DataFrame, on: str = "image", strict: bool = True
-) -> pd.DataFrame:
-    """Pair two runs' per-image predictions by image id.
-
-    Args:
-        pred_a: columns ``on``, ``label``, ``pred`` (e.g. one trial's ``predictions`` rows).
-        pred_b: the same for the other run.
-        on: the image id column.
-        strict: require both runs to cover exactly the same images (else keep the shared ones).
+def align_predictions(pred_a: pd.DataFrame, pred_b: pd.DataFrame, on: str = "image") -> pd.DataFrame:
+    """Pair two runs' per-image predictions by image id (the images both have).
 
     Returns:
-        Sorted by id: ``on, label, pred_a, pred_b, correct_a, correct_b``.
+        Sorted by id: ``on, label, correct_a, correct_b``.
 
     Raises:
-        ValueError: duplicate ids, labels that disagree, no shared images, or (strict) images
-            only one run has.
+        ValueError: duplicate ids in a run, or shared images whose labels disagree.
     """
     for name, df in (("a", pred_a), ("b", pred_b)):
-        missing = {on, "label", "pred"} - set(df.columns)
-        if missing:
-            raise ValueError(f"run {name} predictions lack columns {sorted(missing)}")
         dup = df[on].duplicated()
         if dup.any():
-            raise ValueError(
-                f"run {name} has {int(dup.sum())} duplicate {on!r} ids (e.g. {df[on][dup].iloc[0]!r}); "
-                "filter to one split and one trial first"
-            )
-    m = pred_a[[on, "label", "pred"]].merge(
-        pred_b[[on, "label", "pred"]], on=on, how="inner", suffixes=("_a", "_b")
-    )
-    only = len(pred_a) + len(pred_b) - 2 * len(m)
-    if m.empty:
-        raise ValueError(f"the two runs share no {on!r} ids")
-    if strict and only:
-        raise ValueError(
-            f"{only} images are in only one run; pass strict=False to compare the {len(m)} shared ones"
-        )
+            raise ValueError(f"run {name} has {int(dup.sum())} duplicate {on!r} ids (e.g. {df[on][dup].iloc[0]!r}); "
+                             "filter to one split and one trial first")
+    m = pred_a[[on, "label", "pred"]].merge(pred_b[[on, "label", "pred"]], on=on, how="inner", suffixes=("_a", "_b"))
     bad = m.label_a != m.label_b
     if bad.any():
-        raise ValueError(
-            f"{int(bad.sum())} shared images have different labels in the two runs (e.g. {m[on][bad].iloc[0]!r})"
-        )
-    m = (
-        m.rename(columns={"label_a": "label"})
-        .drop(columns="label_b")
-        .sort_values(on, kind="stable")
-    )
-    m["correct_a"] = m.pred_a == m.label
-    m["correct_b"] = m.pred_b == m.label
-    return m.reset_index(drop=True)[[on, "label", "pred_a", "pred_b", "correct_a", "correct_b"]]
+        raise ValueError(f"{int(bad.sum())} shared images have different labels in the two runs (e.g. {m[on][bad].iloc[0]!r})")
+    m = m.sort_values(on, kind="stable").reset_index(drop=True)
+    return pd.DataFrame({on: m[on], "label": m.label_a, "correct_a": m.pred_a == m.label_a,
+                         "correct_b": m.pred_b == m.label_a})
 
 
-def _paired(correct_a: ArrayLike, correct_b: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def mcnemar_exact(correct_a: Sequence[bool] | np.ndarray, correct_b: Sequence[bool] | np.ndarray) -> float:
+    """Two-sided exact McNemar p-value: binomial(1/2) test on the discordant pairs (1 if none).
+
+    Hand-written on paired predictions because the one library implementation
+    (statsmodels) is a test-only dependency; the binomial test itself is scipy's.
+    """
     a, b = np.asarray(correct_a, dtype=bool).ravel(), np.asarray(correct_b, dtype=bool).ravel()
     if a.shape != b.shape:
         raise ValueError(f"paired predictions must cover the same images ({a.size} vs {b.size})")
-    return a, b
-
-
-def mcnemar_exact(correct_a: ArrayLike, correct_b: ArrayLike) -> float:
-    """Two-sided exact McNemar p-value: binomial(1/2) test on the discordant pairs (1 if none)."""
-    a, b = _paired(correct_a, correct_b)
     n01, n10 = int((a & ~b).sum()), int((~a & b).sum())
     if n01 + n10 == 0:
         return 1.0
     return float(sps.binomtest(min(n01, n10), n01 + n10, 0.5).pvalue)
 
 
-def paired_difference(
-    correct_a: ArrayLike,
-    correct_b: ArrayLike,
-    n_boot: int = 2000,
-    seed: int = 0,
-    conf: float = 0.95,
-) -> Interval:
-    """acc_a - acc_b with a percentile paired bootstrap (images resampled jointly)."""
-    a, b = _paired(correct_a, correct_b)
-    if a.size == 0:
-        return NAN3
-    d = a.astype(np.float64) - b.astype(np.float64)  # (N,) in {-1, 0, 1}
-    boots = np.concatenate([d[idx].mean(axis=1) for idx in _boot_indices(d.size, n_boot, seed)])
-    return _percentile(boots, d.mean(), conf)
-
-
-def newcombe_paired_interval(
-    both: int, a_only: int, b_only: int, neither: int, conf: float = 0.95
-) -> Interval:
+def newcombe_paired_interval(both: int, a_only: int, b_only: int, neither: int, conf: float = 0.95) -> Interval:
     """acc_a - acc_b with Newcombe's square-and-add interval for paired proportions.
 
-    Wilson intervals of both accuracies combined with the phi correlation of the 2x2 table
-    (phi set to 0 for 0 <= ad - bc <= n/2 and shrunk by n/2 above, as in Fagerland et al.).
+    Newcombe (1998) method 10 with the phi correction of Fagerland, Lydersen & Laake (2014):
+    Wilson intervals of both accuracies combined with the phi correlation of the 2x2 table.
+    Hand-written: no library we ship has it. Used where the bootstrap degenerates (no
+    discordant image, so every resample gives 0).
 
     Args:
         both: images both runs got right.
@@ -380,90 +265,74 @@ def newcombe_paired_interval(
 
 
 @dataclass(frozen=True)
-class PairedComparison:
-    """Two runs on the same test images: accuracies, their difference (a - b), McNemar."""
+class Comparison:
+    """Configuration a against b on the same test images, paired by seed (a - b)."""
 
-    n: int  # shared test images
-    acc_a: float
+    seeds: tuple[int, ...]  # the seeds both have, in order
+    n_images: int  # shared test images (the smallest over the seeds)
+    acc_a: float  # mean over `seeds`
     acc_b: float
-    diff: float  # acc_a - acc_b
-    diff_low: float
-    diff_high: float
-    ci_method: str  # "bootstrap" (paired percentile) or "newcombe" (square-and-add)
-    a_only: int  # images only a got right
-    b_only: int  # images only b got right
-    p_value: float  # exact McNemar, two-sided
-    p_adjusted: float  # p_value, or its Holm adjustment after `holm_comparisons`
-    significant: bool  # p_adjusted < alpha
-
-    def as_dict(self) -> dict[str, Any]:
-        """The fields as a flat dict (a table row)."""
-        return dataclasses.asdict(self)
+    diff: float  # acc_a - acc_b = mean of the per-seed differences
+    low: float
+    high: float
+    ci_method: str
+    p_value: float
+    test: str
+    p_per_seed: tuple[float, ...]  # exact McNemar of each seed
+    diff_per_seed: tuple[float, ...]
+    clipped: bool = False
+    p_adjusted: float = _NAN  # set by `holm_comparisons`
+    significant: bool | None = None
 
 
-def paired_comparison(
-    correct_a: ArrayLike,
-    correct_b: ArrayLike,
-    *,
-    ci: Literal["bootstrap", "newcombe"] = "bootstrap",
-    n_boot: int = 2000,
-    seed: int = 0,
-    conf: float = 0.95,
-    alpha: float = ALPHA,
-) -> PairedComparison:
-    """Compare two runs image by image: exact McNemar plus the accuracy difference's interval.
+def compare_paired(pairs: Mapping[int, tuple[np.ndarray, np.ndarray]], conf: float = 0.95, *,
+                   aligned: bool = True, seed: int = 0) -> Comparison:
+    """Compare two configurations seed by seed on the same test images.
 
     Args:
-        correct_a: per-image correctness of run a (aligned with b; see `align_predictions`).
-        correct_b: the same for run b.
-        ci: ``bootstrap`` (paired percentile bootstrap) or ``newcombe`` (square-and-add).
-        n_boot: bootstrap resamples.
-        seed: seed of the resampling.
-        conf: confidence level of the difference's interval.
-        alpha: level of the ``significant`` flag (p < alpha).
+        pairs: seed -> (correct_a, correct_b), per-image correctness aligned within the seed
+            (`align_predictions`).
+        conf: confidence level of the interval.
+        aligned: every seed covers the same images in the same order (then one or two seeds
+            are averaged per image and the images resampled jointly).
+        seed: seed of the bootstrap.
     """
-    a, b = _paired(correct_a, correct_b)
-    n = int(a.size)
-    both, a_only, b_only = int((a & b).sum()), int((a & ~b).sum()), int((~a & b).sum())
-    if ci == "bootstrap":
-        iv = paired_difference(a, b, n_boot, seed, conf)
-    elif ci == "newcombe":
-        iv = newcombe_paired_interval(both, a_only, b_only, n - both - a_only - b_only, conf)
-    else:
-        raise ValueError(f"ci must be 'bootstrap' or 'newcombe', got {ci!r}")
-    p = mcnemar_exact(a, b) if n else _NAN
-    return PairedComparison(
-        n=n,
-        acc_a=float(a.mean()) if n else _NAN,
-        acc_b=float(b.mean()) if n else _NAN,
-        diff=iv.estimate,
-        diff_low=iv.low,
-        diff_high=iv.high,
-        ci_method=ci,
-        a_only=a_only,
-        b_only=b_only,
-        p_value=p,
-        p_adjusted=p,
-        significant=bool(p < alpha),
-    )
-
-
-def compare_runs(
-    pred_a: pd.DataFrame,
-    pred_b: pd.DataFrame,
-    on: str = "image",
-    strict: bool = True,
-    **kwargs: Any,
-) -> PairedComparison:
-    """`align_predictions` then `paired_comparison` (keyword arguments go to the latter)."""
-    m = align_predictions(pred_a, pred_b, on=on, strict=strict)
-    return paired_comparison(m.correct_a.to_numpy(), m.correct_b.to_numpy(), **kwargs)
+    seeds = tuple(sorted(pairs))
+    arrs = [(np.asarray(pairs[s][0], dtype=bool).ravel(), np.asarray(pairs[s][1], dtype=bool).ravel()) for s in seeds]
+    if not arrs:
+        return Comparison((), 0, _NAN, _NAN, _NAN, _NAN, _NAN, "no paired seed", _NAN, "", (), ())
+    p_seed = tuple(mcnemar_exact(a, b) for a, b in arrs)
+    d_seed = tuple(float(a.mean() - b.mean()) for a, b in arrs)
+    acc_a, acc_b = float(np.mean([a.mean() for a, _ in arrs])), float(np.mean([b.mean() for _, b in arrs]))
+    n, n_img = len(seeds), min(a.size for a, _ in arrs)
+    if n >= 3:
+        est = seed_mean(d_seed, conf, bounds=(-1.0, 1.0))
+        d = np.asarray(d_seed)
+        if d.std(ddof=1) == 0:
+            p = 1.0 if d[0] == 0 else 0.0
+        else:
+            p = float(sps.ttest_1samp(d, 0.0).pvalue)
+        return Comparison(seeds, n_img, acc_a, acc_b, acc_a - acc_b, est.low, est.high,
+                          f"paired t over {n} seeds" + (", clipped" if est.clipped else ""), p,
+                          f"paired t-test over {n} seeds", p_seed, d_seed, est.clipped)
+    diffs = [a.astype(np.float64) - b.astype(np.float64) for a, b in arrs]  # (N,) in {-1, 0, 1}
+    same = aligned and len({x.size for x in diffs}) == 1
+    iv = _bootstrap_mean([np.mean(diffs, axis=0)] if same else diffs, conf, seed)
+    method = f"paired bootstrap over {n_img} images" + ("" if n == 1 else f", {n} seeds averaged")
+    if iv is None:  # no discordant image: Newcombe on the pooled 2x2 table
+        a_all, b_all = np.concatenate([a for a, _ in arrs]), np.concatenate([b for _, b in arrs])
+        iv = newcombe_paired_interval(int((a_all & b_all).sum()), int((a_all & ~b_all).sum()),
+                                      int((~a_all & b_all).sum()), int((~a_all & ~b_all).sum()), conf)
+        method = "Newcombe (no discordant image)"
+    test = "exact McNemar" if n == 1 else f"exact McNemar, largest p of {n} seeds"
+    return Comparison(seeds, n_img, acc_a, acc_b, acc_a - acc_b, iv.low, iv.high, method,
+                      max(p_seed), test, p_seed, d_seed)
 
 
 # --------------------------------------------------------------------------- several comparisons
 
 
-def holm(pvalues: ArrayLike) -> list[float]:
+def holm(pvalues: Sequence[float] | np.ndarray) -> list[float]:
     """Holm step-down adjusted p-values in the input order (NaN stays NaN, not counted)."""
     p = np.asarray(pvalues, dtype=np.float64).ravel()
     adj = np.full(p.shape, _NAN)
@@ -476,20 +345,29 @@ def holm(pvalues: ArrayLike) -> list[float]:
     return adj.tolist()
 
 
-def holm_significant(pvalues: ArrayLike, alpha: float = ALPHA) -> list[bool]:
-    """Which hypotheses Holm's procedure rejects at family-wise level `alpha`."""
-    return [bool(q < alpha) for q in holm(pvalues)]
-
-
-def holm_comparisons(
-    comparisons: Sequence[PairedComparison], alpha: float = ALPHA
-) -> list[PairedComparison]:
-    """The comparisons with Holm-adjusted ``p_adjusted`` and ``significant`` set from it."""
+def holm_comparisons(comparisons: Sequence[Comparison], alpha: float = ALPHA) -> list[Comparison]:
+    """The comparisons with Holm-adjusted ``p_adjusted`` and ``significant`` (adjusted p < alpha)."""
     adj = holm([c.p_value for c in comparisons])
-    return [
-        dataclasses.replace(c, p_adjusted=q, significant=bool(q < alpha))
-        for c, q in zip(comparisons, adj, strict=True)
-    ]
+    return [dataclasses.replace(c, p_adjusted=q, significant=None if math.isnan(q) else bool(q < alpha))
+            for c, q in zip(comparisons, adj, strict=True)]
+
+
+# --------------------------------------------------------------------------- the paper's numbers
+
+
+def paper_pair(acc1_pct: float, acc2_pct: float, n: int) -> tuple[float, float]:
+    """Can a test set of `n` images tell two of the paper's accuracies apart?
+
+    Returns:
+        (Fisher's exact p of the two accuracies as independent samples of n images, the
+        smallest exact McNemar p the same images could give: every discordant image favouring
+        one model, |k1 - k2| of them).
+    """
+    k1, k2 = round(acc1_pct / 100 * n), round(acc2_pct / 100 * n)
+    fisher = float(sps.fisher_exact([[k1, n - k1], [k2, n - k2]]).pvalue)
+    d = abs(k1 - k2)
+    best = 1.0 if d == 0 else float(sps.binomtest(0, d, 0.5).pvalue)
+    return fisher, best
 
 
 # --------------------------------------------------------------------------- searches
@@ -504,7 +382,7 @@ def param_importances(trials: pd.DataFrame, columns: list[str], metric: str) -> 
     if len(t) < 3 or not usable:
         return {}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    dists = {}
+    dists: dict[str, Any] = {}
     for c in usable:
         vals = t[c].dropna()
         if pd.api.types.is_numeric_dtype(vals) and not pd.api.types.is_bool_dtype(vals):
@@ -517,17 +395,9 @@ def param_importances(trials: pd.DataFrame, columns: list[str], metric: str) -> 
         for c, d in dists.items():
             if pd.isna(row[c]):
                 break
-            params[c] = (
-                str(row[c])
-                if isinstance(d, optuna.distributions.CategoricalDistribution)
-                else float(row[c])
-            )
+            params[c] = str(row[c]) if isinstance(d, optuna.distributions.CategoricalDistribution) else float(row[c])
         else:
-            study.add_trial(
-                optuna.trial.create_trial(
-                    params=params, distributions=dists, value=float(row[metric])
-                )
-            )
+            study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=float(row[metric])))
     if len(study.trials) < 3:
         return {}
     try:

@@ -1,25 +1,48 @@
 """The paper's tables, regenerated from whatever a results folder holds.
 
-Each builder takes the loaded `Results` and returns a `Section` (a titled DataFrame with
-notes) or None when the results hold nothing for it; what is missing is said, not failed on.
-Reproduced numbers stand next to the paper's (columns prefixed ``paper_``), with confidence
-intervals: across seeds a Student-t interval of the mean, for a single run a bootstrap over
-test images. Paired comparisons use the exact McNemar test on the same test images.
+Each builder takes the loaded `Results` and the family-wise level ``alpha`` and returns a
+`Section` (a titled DataFrame with notes) or None when the results hold nothing for it; what is
+missing is said, not failed on.
+
+A row is one configuration (`ablate.report.runs`: the resolved config without seed and fold),
+with the seeds and folds behind its numbers. Where a study ran several configurations of one
+model (a search), the row shows the one it selected and the notes say so. Differences are
+paired by seed on the same test images. Every interval and test comes from
+`ablate.report.stats`; the methods are in its docstring and in the README's "How the numbers
+are computed". The paper's columns (``paper_*``) appear only beside runs on real chest X-rays
+in the paper's class scenarios (or COVIDx-CT for Table 10), never beside the synthetic set.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from ablate.report import stats
 from ablate.report.paper import PAPER
+from ablate.report.runs import (
+    RunSet,
+    TestPredictions,
+    compare,
+    ok_trials,
+    paired_runs,
+    paper_data,
+    runs_by_config,
+    select_config,
+)
 from ablate.results.store import Results
 from ablate.search.translate import display_value, subset_indicators
 
 __all__ = ["SECTIONS", "Section", "build_sections"]
+
+PAPER_TEST_IMAGES = {"cxr": 1000, "covidx-ct": 25658}  # the paper's test sets (Table 1; COVIDx-CT)
+ROW_NOTE = ("A row is one configuration (`config`: the resolved config without seed and fold); `seeds` and "
+            "`folds` count the runs behind its numbers. Intervals are 95 %: t over seeds for 3 or more seeds, "
+            "else a bootstrap over the test images (a single run is never pooled with other configurations).")
 
 
 @dataclass
@@ -30,193 +53,367 @@ class Section:
     notes: list[str] = field(default_factory=list)
 
 
-def _ok(res: Results) -> pd.DataFrame:
-    t = res.trials
-    return t[t.status == "ok"] if not t.empty else t
-
-
-def _pct(x: float) -> float:
+def _pct(x: float | None) -> float:
     return float("nan") if x is None or pd.isna(x) else round(100.0 * float(x), 2)
 
 
-def _acc_ci(res: Results, trials: pd.DataFrame) -> tuple[float, float, float, str]:
-    """Mean test accuracy of a group of runs and its 95% CI (t over seeds, or bootstrap)."""
-    accs = trials.test_acc.dropna().to_numpy()
-    if len(accs) >= 2:
-        est, lo, hi = stats.t_interval(accs)
-        return est, lo, hi, f"t, {len(accs)} seeds"
-    if len(accs) == 1:
-        pred = res.predictions[res.predictions.trial_id == trials.trial_id.iloc[0]]
-        if len(pred):
-            est, lo, hi = stats.bootstrap_accuracy(pred.correct.to_numpy(), seed=0)
-            return est, lo, hi, "bootstrap"
-        return float(accs[0]), float("nan"), float("nan"), "1 run"
-    return float("nan"), float("nan"), float("nan"), "no run"
+def _ci(low: float, high: float, scale: float = 100.0) -> str:
+    if pd.isna(low) or pd.isna(high):
+        return ""
+    digits = 2 if scale == 100.0 else 4
+    return f"[{round(scale * low, digits)}, {round(scale * high, digits)}]"
 
 
-def _is_ct(trials: pd.DataFrame) -> pd.Series:
-    return trials.data_source.fillna("").str.contains("covidx-ct")
+def _inside(paper: float | None, low: float, high: float, scale: float = 100.0) -> bool | None:
+    """Whether the paper's value (in the table's unit) lies inside our interval."""
+    if paper is None or pd.isna(low) or pd.isna(high):
+        return None
+    return bool(round(scale * low, 6) <= paper <= round(scale * high, 6))
 
 
-def backbones(res: Results) -> Section | None:
+def _p(p: float) -> float | None:
+    return None if pd.isna(p) else round(float(p), 4)
+
+
+def _where(rs: RunSet) -> str:
+    return f"{rs.first('dataset')} {rs.first('scenario')} {rs.first('backbone')} {rs.first('variant')}"
+
+
+def _clipped_note(rows: list[dict], key: str = "ci") -> list[str]:
+    if any("clipped" in str(r.get(key, "")) for r in rows):
+        return [("'clipped': the t interval over seeds reached past the metric's bounds and was cut there; "
+                 "with so few or so scattered seeds it says little.")]
+    return []
+
+
+def _paper_pairs_note(values: dict[str, float], n: int, alpha: float, table: str) -> list[str]:
+    """The pairs of the paper's numbers its own test set (n images) cannot tell apart."""
+    names = sorted(values)
+    close = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            fisher, _ = stats.paper_pair(values[a], values[b], n)
+            if fisher >= alpha:
+                close.append(f"{a} {values[a]} vs {b} {values[b]} (p = {fisher:.2g})")
+    if not close:
+        return []
+    return [f"On the paper's {n:,} test images these {table} numbers cannot be told apart (Fisher's exact test "
+            f"as independent samples, p >= {alpha}): " + "; ".join(close) + "."]
+
+
+# --------------------------------------------------------------------------- Table 2 / 10
+
+
+def backbones(res: Results, alpha: float = stats.ALPHA) -> Section | None:
     """Table 2 (CXR-5) / Table 10 (COVIDx-CT): backbones, accuracy, params and fp32 MB."""
-    t = _ok(res)
+    t = ok_trials(res)
     if t.empty:
         return None
-    rows = []
-    for (bb, var, scen, ct), g in t.groupby(["backbone", "variant", "scenario", _is_ct(t)], dropna=False):
-        est, lo, hi, how = _acc_ci(res, g)
-        paper = PAPER["table10" if ct else "table2"].get(bb) if var == "original" and (ct or scen == "cxr5") else None
-        rows.append({"dataset": "COVIDx-CT" if ct else scen, "backbone": bb, "variant": var, "runs": len(g),
-                     "test_acc_%": _pct(est), "ci_low_%": _pct(lo), "ci_high_%": _pct(hi), "ci": how,
-                     "paper_test_acc_%": paper, "params_M": round(g.params.iloc[0] / 1e6, 3),
-                     "fp32_MB": round(g.fp32_mb.iloc[0], 1)})
-    df = pd.DataFrame(rows).sort_values(["dataset", "variant", "backbone"])
-    return Section("backbones", "Backbones (Table 2 / Table 10)", df,
-                   ["paper_test_acc_% is the paper's single-run number (Table 2 for CXR-5, Table 10 for COVIDx-CT)."])
+    preds, sets = TestPredictions(res.predictions), runs_by_config(t)
+    rows, notes = [], [ROW_NOTE]
+    shown: dict[str, dict[str, float]] = {}
+    for (dataset, scen, bb, var), g in t.groupby(["dataset", "scenario", "backbone", "variant"], dropna=False):
+        rs, how = select_config([sets[c] for c in g.config.unique()])
+        if how:
+            notes.append(f"{_where(rs)}: {how}.")
+        est = preds.accuracy(rs)
+        kind = paper_data(dataset, scen)
+        table = "table10" if kind == "covidx-ct" else "table2" if kind == "cxr" and scen == "cxr5" else None
+        paper = PAPER[table].get(bb) if table and var == "original" else None
+        if paper is not None:
+            shown.setdefault(kind, {})[bb] = paper
+        rows.append({"dataset": dataset, "scenario": scen, "backbone": bb, "variant": var, "config": rs.config,
+                     "configs": g.config.nunique(), "seeds": len(rs.trials), "folds": rs.folds,
+                     "test_images": rs.first("n_test"), "test_acc_%": _pct(est.estimate), "ci_low_%": _pct(est.low),
+                     "ci_high_%": _pct(est.high), "ci": est.method, "paper_test_acc_%": paper,
+                     "paper_in_ci": _inside(paper, est.low, est.high),
+                     "params_M": round(rs.first("params") / 1e6, 3), "fp32_MB": round(rs.first("fp32_mb"), 1)})
+    df = pd.DataFrame(rows).sort_values(["dataset", "scenario", "variant", "backbone"])
+    notes += _clipped_note(rows)
+    if shown:
+        notes.append("paper_test_acc_% is the paper's single run of the original backbone on its own test set "
+                     "(Table 2: CXR-5, 1,000 images; Table 10: COVIDx-CT); paper_in_ci: whether it lies inside "
+                     "our interval.")
+        for kind, values in shown.items():
+            notes += _paper_pairs_note(values, PAPER_TEST_IMAGES[kind], alpha,
+                                       "Table 10" if kind == "covidx-ct" else "Table 2")
+    if (df.dataset == "synthetic").any():
+        notes.append("Rows on the synthetic set have no paper columns: the paper's numbers are for real images.")
+    return Section("backbones", "Backbones (Table 2 / Table 10)", df, notes)
 
 
-def kfold(res: Results) -> Section | None:
+# --------------------------------------------------------------------------- Table 4
+
+
+def kfold(res: Results, alpha: float = stats.ALPHA) -> Section | None:
     """Table 4: validation accuracy per fold; the best fold's model on the test set."""
-    t = _ok(res)
+    t = ok_trials(res)
     if t.empty or "fold" not in t or t.fold.isna().all():
         return None
     t = t[t.fold.notna()]
     rows = []
-    for (_, seed), g in t.groupby(["config_hash", "seed"]):
+    for (cid, seed), g in t.groupby(["config", "seed"]):
         g = g.sort_values("fold")
         best = g.loc[g.val_acc.idxmax()]
-        row = {"config": f"{g.backbone.iloc[0]} {g.variant.iloc[0]}", "seed": seed}
+        paper = paper_data(best.dataset, best.scenario) == "cxr"
+        row = {"dataset": best.dataset, "scenario": best.scenario, "model": f"{best.backbone} {best.variant}",
+               "config": cid, "seed": seed}
         for _, r in g.iterrows():
             row[f"fold{int(r.fold) + 1}_val_%"] = _pct(r.val_acc)
         row.update({"selected_fold": int(best.fold) + 1, "test_acc_%": _pct(best.test_acc),
-                    "paper_folds_%": "/".join(map(str, PAPER["table4"]["folds"])), "paper_test_%": PAPER["table4"]["test"]})
+                    "paper_folds_%": "/".join(map(str, PAPER["table4"]["folds"])) if paper else None,
+                    "paper_test_%": PAPER["table4"]["test"] if paper else None})
         rows.append(row)
     return Section("kfold", "k-fold cross-validation (Table 4)", pd.DataFrame(rows),
-                   ["The fold with the best validation accuracy is the one evaluated on the test set."])
+                   [("One row per configuration and seed. The fold with the best validation accuracy is the one "
+                     "evaluated on the test set (the paper's protocol).")])
 
 
-def _paired(res: Results, a: str, b: str) -> dict[str, float]:
-    """McNemar and the accuracy difference (a - b) on the test images both runs saw."""
-    p = res.predictions
-    pa, pb = p[p.trial_id == a], p[p.trial_id == b]
-    if pa.empty or pb.empty:
-        return {"diff": float("nan"), "diff_low": float("nan"), "diff_high": float("nan"), "p": float("nan")}
-    m = pa.merge(pb, on="image", suffixes=("_a", "_b"))
-    ca, cb = m.correct_a.to_numpy(), m.correct_b.to_numpy()
-    d, lo, hi = stats.paired_difference(ca, cb, seed=0)
-    return {"diff": d, "diff_low": lo, "diff_high": hi, "p": stats.mcnemar_exact(ca, cb)}
+# --------------------------------------------------------------------------- comparisons
 
 
-def scenarios(res: Results) -> Section | None:
+def _comparison_cells(c: stats.Comparison) -> dict[str, object]:
+    return {"diff_%": _pct(c.diff), "diff_ci_%": _ci(c.low, c.high), "diff_ci": c.ci_method, "test": c.test,
+            "p": _p(c.p_value), "p_holm": _p(c.p_adjusted), "significant": c.significant,
+            "mcnemar_p_per_seed": ", ".join(f"s{s}: {p:.3g}" for s, p in zip(c.seeds, c.p_per_seed, strict=True))}
+
+
+def _comparison_note(what: str, k: int, alpha: float) -> str:
+    return (f"{what} over the seeds both configurations have, paired by seed on the same test images: the mean "
+            "of the per-seed differences (= the difference of the two means in the row). 3 or more seeds: paired "
+            "t interval and t-test over the per-seed differences; 1-2 seeds: paired bootstrap over the images and "
+            "the exact McNemar test per seed (with 2 seeds the larger p). mcnemar_p_per_seed: every seed's exact "
+            f"McNemar p. p_holm: Holm's adjustment over the {k} comparison{'s' if k != 1 else ''} of this table; "
+            f"significant = p_holm < {alpha}. Intervals are 95 % and not adjusted.")
+
+
+def scenarios(res: Results, alpha: float = stats.ALPHA) -> Section | None:
     """Table 5: 3/4/5 classes, modified vs original MobileNetV3-small."""
-    t = _ok(res)
+    t = ok_trials(res)
     t = t[t.backbone == "mobilenet_v3_small"] if not t.empty else t
     if t.empty or t.variant.nunique() < 2:
         return None
-    rows = []
-    for scen, g in t.groupby("scenario"):
-        mod, orig = g[g.variant == "modified"], g[g.variant == "original"]
-        if mod.empty or orig.empty:
+    preds, sets = TestPredictions(res.predictions), runs_by_config(t)
+    rows, comps, notes, paper_notes = [], [], [], []
+    for (dataset, scen), g in t.groupby(["dataset", "scenario"]):
+        mod = [sets[c] for c in g[g.variant == "modified"].config.unique()]
+        orig = [sets[c] for c in g[g.variant == "original"].config.unique()]
+        if not mod or not orig:
             continue
-        em, *_ = _acc_ci(res, mod)
-        eo, *_ = _acc_ci(res, orig)
-        pair = _paired(res, mod.trial_id.iloc[0], orig.trial_id.iloc[0])
-        paper = PAPER["table5"].get(scen, (None, None))
-        rows.append({"scenario": scen, "modified_%": _pct(em), "original_%": _pct(eo),
-                     "diff_%": _pct(pair["diff"]), "diff_ci_%": f"[{_pct(pair['diff_low'])}, {_pct(pair['diff_high'])}]",
-                     "mcnemar_p": round(pair["p"], 4) if not pd.isna(pair["p"]) else None,
-                     "significant": bool(pair["p"] < 0.05) if not pd.isna(pair["p"]) else None,
-                     "paper_modified_%": paper[0], "paper_original_%": paper[1]})
+        (m, how_m), (o, how_o) = select_config(mod), select_config(orig)
+        notes += [f"{_where(rs)}: {how}." for rs, how in ((m, how_m), (o, how_o)) if how]
+        comp, pair_notes = compare(preds, m, o, ("modified", "original"))
+        notes += [f"{dataset} {scen}: {n}." for n in pair_notes]
+        em, eo = preds.accuracy(paired_runs(m, comp.seeds)), preds.accuracy(paired_runs(o, comp.seeds))
+        paper = PAPER["table5"].get(scen) if paper_data(dataset, scen) == "cxr" else None
+        rows.append({"dataset": dataset, "scenario": scen, "modified_config": m.config, "original_config": o.config,
+                     "seeds": len(comp.seeds), "test_images": comp.n_images,
+                     "modified_%": _pct(comp.acc_a), "modified_ci_%": _ci(em.low, em.high),
+                     "original_%": _pct(comp.acc_b), "original_ci_%": _ci(eo.low, eo.high), "ci": em.method,
+                     "paper_modified_%": paper[0] if paper else None,
+                     "paper_modified_in_ci": _inside(paper[0], em.low, em.high) if paper else None,
+                     "paper_original_%": paper[1] if paper else None,
+                     "paper_original_in_ci": _inside(paper[1], eo.low, eo.high) if paper else None})
+        comps.append(comp)
+        if paper:
+            paper_notes.append(_paper_claim(scen, paper, comp.n_images, alpha))
     if not rows:
         return None
-    return Section("scenarios", "Class scenarios, modified vs original (Table 5)", pd.DataFrame(rows),
-                   [("diff and McNemar p compare the first seed of each variant on the same test images; "
-                     "significant = p < 0.05 (not significant differences are marked False).")])
+    for row, c in zip(rows, stats.holm_comparisons(comps, alpha), strict=True):
+        row.update(_comparison_cells(c))
+    cols = ["dataset", "scenario", "modified_config", "original_config", "seeds", "test_images", "modified_%",
+            "modified_ci_%", "original_%", "original_ci_%", "ci", "diff_%", "diff_ci_%", "diff_ci", "test", "p",
+            "p_holm", "significant", "mcnemar_p_per_seed", "paper_modified_%", "paper_modified_in_ci",
+            "paper_original_%", "paper_original_in_ci"]
+    notes = [_comparison_note("modified_%, original_% and diff_% (modified - original) are", len(rows), alpha),
+             *notes, *_clipped_note(rows), *paper_notes]
+    return Section("scenarios", "Class scenarios, modified vs original (Table 5)", pd.DataFrame(rows)[cols], notes)
 
 
-def per_class(res: Results) -> Section | None:
-    """Table 6: per-class precision / sensitivity / F1 / support of the best modified run."""
-    t = _ok(res)
-    cm = res.class_metrics
-    if t.empty or cm.empty:
+def _paper_claim(scen: str, paper: tuple[float, float], our_n: int, alpha: float) -> str:
+    n = PAPER_TEST_IMAGES["cxr"]
+    fisher, best = stats.paper_pair(paper[0], paper[1], n)
+    k = abs(round(paper[0] / 100 * n) - round(paper[1] / 100 * n))
+    verdict = ("too small to tell them apart" if fisher >= alpha else "enough to tell them apart as independent samples")
+    ours = f"; on our {our_n} test images the paper's difference is {abs(paper[0] - paper[1]) / 100 * our_n:.1f} images"
+    return (f"{scen}: the paper's {paper[0]} vs {paper[1]} on its {n:,} test images is {k} images: Fisher's exact "
+            f"p = {fisher:.2g} as independent samples ({verdict} at {alpha}); on the same images the exact McNemar "
+            f"p could reach {best:.2g} only if every discordant image favoured one model, and the paper reports "
+            f"no discordant counts{ours if our_n else ''}.")
+
+
+# --------------------------------------------------------------------------- Table 6
+
+
+def _class_rows(rs: RunSet, preds: TestPredictions) -> list[dict[str, object]] | None:
+    """Per seed and class: precision, sensitivity, F1 (scikit-learn) and the counts behind them."""
+    from ablate.engine.metrics import class_metrics, confusion_matrix
+
+    names = json.loads(rs.first("class_names"))
+    out = []
+    for seed in rs.seeds:
+        p = preds.of(rs.trials[seed])
+        if p is None or p.empty:
+            return None
+        y, q = p.label.to_numpy(), p.pred.to_numpy()
+        cm = confusion_matrix(y, q, len(names)).numpy()
+        for i, m in enumerate(class_metrics(y, q, len(names))):
+            out.append({"seed": seed, "class_index": i, "class_name": names[i], **m, "tp": int(cm[i, i]),
+                        "predicted": int(cm[:, i].sum())})
+    return out
+
+
+def per_class(res: Results, alpha: float = stats.ALPHA) -> Section | None:
+    """Table 6: per-class precision / sensitivity / F1 / support of the selected modified model."""
+    t = ok_trials(res)
+    if t.empty:
         return None
-    pick = t[t.variant == "modified"] if (t.variant == "modified").any() else t
-    best = pick.loc[pick.test_acc.idxmax()]
-    c = cm[(cm.trial_id == best.trial_id) & (cm.split == "test")].copy()
-    if c.empty:
+    preds, sets = TestPredictions(res.predictions), runs_by_config(t)
+    cands = [s for s in sets.values() if s.first("variant") == "modified"] or list(sets.values())
+    paper_like = [s for s in cands if paper_data(s.first("dataset"), s.first("scenario")) == "cxr"
+                  and s.first("scenario") == "cxr5" and s.first("backbone") == "mobilenet_v3_small"]
+    rs, how = select_config(paper_like or cands)
+    per_seed = _class_rows(rs, preds)
+    if per_seed is None:
         return None
-    paper = PAPER["table6"] if best.scenario == "cxr5" and best.backbone == "mobilenet_v3_small" else {}
-    c["paper_precision"] = c.class_name.map(lambda n: paper.get(n, (None,) * 3)[0])
-    c["paper_sensitivity"] = c.class_name.map(lambda n: paper.get(n, (None,) * 3)[1])
-    c["paper_f1"] = c.class_name.map(lambda n: paper.get(n, (None,) * 3)[2])
-    cols = ["class_name", "precision", "sensitivity", "f1", "support", "paper_precision", "paper_sensitivity", "paper_f1"]
-    return Section("per_class", f"Per-class metrics of {best.trial_id} (Table 6)", c[cols].round(4),
-                   ["Test split; the paper's columns apply to the modified MobileNetV3-small on CXR-5."])
+    df = pd.DataFrame(per_seed)
+    paper = PAPER["table6"] if paper_like else {}
+    n = len(rs.trials)
+    rows = []
+    for (i, name), g in df.groupby(["class_index", "class_name"]):
+        row: dict[str, object] = {"class_name": name, "support": int(g.support.iloc[0])}
+        for metric, k_col, n_col, idx in (("precision", "tp", "predicted", 0), ("sensitivity", "tp", "support", 1)):
+            if n >= 3:
+                est = stats.seed_mean(g[metric].to_numpy())
+                lo, hi = est.low, est.high
+            else:  # a proportion: TP of the images predicted as / belonging to the class, seeds pooled
+                _, lo, hi = stats.wilson_interval(int(g[k_col].sum()), int(g[n_col].sum()))
+            pv = paper.get(name, (None,) * 3)[idx]
+            row.update({metric: round(float(np.nanmean(g[metric])), 4) if g[metric].notna().any() else None,
+                        f"{metric}_ci": _ci(lo, hi, 1.0), f"paper_{metric}": pv,
+                        f"paper_{metric}_in_ci": _inside(pv, lo, hi, 1.0)})
+        row["f1"] = round(float(np.nanmean(g.f1)), 4) if g.f1.notna().any() else None
+        row["paper_f1"] = paper.get(name, (None,) * 3)[2]
+        rows.append(row)
+    cols = ["class_name", "support", "precision", "precision_ci", "sensitivity", "sensitivity_ci", "f1",
+            "paper_precision", "paper_precision_in_ci", "paper_sensitivity", "paper_sensitivity_in_ci", "paper_f1"]
+    notes = [f"Test split of configuration {rs.config} ({_where(rs)}), {n} seed{'s' if n != 1 else ''}; values are "
+             "means over the seeds. Intervals (95 %): " + ("t over the seeds." if n >= 3 else
+             "Wilson's interval of TP out of the images predicted as the class (precision) or of the class's "
+             "images (sensitivity)" + (", seeds pooled (seed variation not included)." if n > 1 else ".")),
+             "A metric that is 0/0 (a class never predicted, or absent) is undefined and left blank."]
+    if how:
+        notes.append(f"{_where(rs)}: {how}.")
+    if paper:
+        notes.append("The paper's columns: modified MobileNetV3-small on CXR-5 (Table 6, 200 test images per class).")
+    return Section("per_class", f"Per-class metrics of {rs.first('backbone')} {rs.first('variant')} "
+                                f"[{rs.config}] (Table 6)", pd.DataFrame(rows)[cols], notes)
 
 
-def robustness(res: Results) -> Section | None:
+# --------------------------------------------------------------------------- Tables 15 / 16
+
+
+def _paper_robustness(variant: str, form: str, n: float, m: float) -> float | None:
+    idx = 0 if variant == "original" else 1
+    if form == "form1" and n == 1.0 and float(m).is_integer():
+        return PAPER["table15"].get(int(m), (None, None))[idx]
+    if form == "form2" and m == 2.0:
+        return PAPER["table16"].get(round(float(n), 2), (None, None))[idx]
+    return None
+
+
+def robustness(res: Results, alpha: float = stats.ALPHA) -> Section | None:
     """Tables 15/16: accuracy under the paper's pixel noise, per model."""
     r = res.get("robustness") if hasattr(res, "get") else None
     if r is None or r.empty:
         return None
-    t = res.trials.set_index("trial_id")
-    df = r.copy()
-    df["model"] = df.trial_id.map(lambda i: f"{t.loc[i, 'backbone']} {t.loc[i, 'variant']}" if i in t.index else i)
-    df["accuracy_%"] = df.accuracy.map(_pct)
-
-    def paper(row: pd.Series) -> float | None:
-        idx = 0 if "original" in row.model else 1
-        if row.form == "form1" and row.n == 1.0:
-            return PAPER["table15"].get(int(row.m), (None, None))[idx] if float(row.m).is_integer() else None
-        if row.form == "form2" and row.m == 2.0:
-            return PAPER["table16"].get(round(float(row.n), 2), (None, None))[idx]
+    t = ok_trials(res)
+    cols = ["trial_id", "config", "dataset", "scenario", "backbone", "variant"]
+    df = r.merge(t[cols], on="trial_id", how="inner")
+    if df.empty:
         return None
+    rows = []
+    for (cid, form, n, m), g in df.groupby(["config", "form", "n", "m"], sort=False):
+        first = g.iloc[0]
+        est = stats.accuracy_from_counts(g.accuracy.to_numpy(), g.n_images.to_numpy())
+        paper_ok = (paper_data(first.dataset, first.scenario) == "cxr" and first.scenario == "cxr5"
+                    and first.backbone == "mobilenet_v3_small")
+        paper = _paper_robustness(first.variant, form, n, m) if paper_ok else None
+        rows.append({"model": f"{first.backbone} {first.variant}", "config": cid, "dataset": first.dataset,
+                     "form": form, "n": n, "m": m, "seeds": len(g), "accuracy_%": _pct(est.estimate),
+                     "ci_%": _ci(est.low, est.high), "ci": est.method, "paper_accuracy_%": paper,
+                     "paper_in_ci": _inside(paper, est.low, est.high), "n_images": int(g.n_images.iloc[0])})
+    out = pd.DataFrame(rows).sort_values(["model", "config", "form", "n", "m"])
+    notes = [("form1: a' = a + m*randn; form2: a' = n*a + m*randn (m = 2); clipped to [0, 255] and rounded. "
+              "One row per configuration and noise level; 3 or more seeds: t interval over the seeds, else Wilson's "
+              "interval of the correct predictions (seeds pooled)."), *_clipped_note(rows)]
+    if out["paper_accuracy_%"].notna().any():
+        notes.append("The paper's columns: MobileNetV3-small on CXR-5 (Tables 15, 16).")
+    return Section("robustness", "Robustness to pixel noise (Tables 15, 16)", out, notes)
 
-    df["paper_accuracy_%"] = df.apply(paper, axis=1)
-    cols = ["model", "form", "n", "m", "accuracy_%", "paper_accuracy_%", "n_images"]
-    return Section("robustness", "Robustness to pixel noise (Tables 15, 16)",
-                   df[[c for c in cols if c in df]].sort_values(["model", "form", "n", "m"]),
-                   ["form1: a' = a + m*randn; form2: a' = n*a + m*randn (m = 2); clipped to [0, 255] and rounded."])
+
+# --------------------------------------------------------------------------- ablation
 
 
-def ablation(res: Results) -> Section | None:
-    """Each ablation variant: accuracy mean and CI over seeds, difference to the base with CI and p."""
-    t = _ok(res)
+def ablation(res: Results, alpha: float = stats.ALPHA) -> Section | None:
+    """Each ablation variant: accuracy over seeds, difference to the base paired by seed, Holm."""
+    t = ok_trials(res)
     if t.empty or "ablation_variant" not in t or t.ablation_variant.isna().all():
         return None
     t = t[t.ablation_variant.notna()]
-    base_name = "base" if (t.ablation_variant == "base").any() else t.ablation_variant.iloc[0]
-    base = t[t.ablation_variant == base_name]
-    rows = []
+    preds, sets = TestPredictions(res.predictions), runs_by_config(t)
+    notes: list[str] = []
+    chosen: dict[str, RunSet] = {}
     for name, g in t.groupby("ablation_variant", sort=False):
-        est, lo, hi, how = _acc_ci(res, g)
-        row = {"variant": name, "runs": len(g), "test_acc_%": _pct(est), "ci_%": f"[{_pct(lo)}, {_pct(hi)}]", "ci": how}
-        if name != base_name:
-            pairs = [(a, b) for a, b in zip(g.sort_values("seed").trial_id, base.sort_values("seed").trial_id, strict=False)]
-            diffs = [_paired(res, a, b) for a, b in pairs]
-            ps = [d["p"] for d in diffs if not pd.isna(d["p"])]
-            accd = g.test_acc.mean() - base.test_acc.mean()
-            row.update({"diff_to_base_%": _pct(accd),
-                        "diff_ci_%": f"[{_pct(diffs[0]['diff_low'])}, {_pct(diffs[0]['diff_high'])}]" if diffs else "",
-                        "mcnemar_p": round(max(ps), 4) if ps else None,
-                        "significant": bool(max(ps) < 0.05) if ps else None})
-        rows.append(row)
-    return Section("ablation", f"Ablation against {base_name!r}", pd.DataFrame(rows),
-                   ["diff CI and McNemar p on the same test images (first seed pair for the CI; the largest p over seed pairs)."])
+        chosen[name], how = select_config([sets[c] for c in g.config.unique()])
+        if how:
+            notes.append(f"{name}: {how}.")
+    base_name = "base" if "base" in chosen else next(iter(chosen))
+    base = chosen[base_name]
+    eb = preds.accuracy(base)
+    rows = [{"variant": base_name, "config": base.config, "seeds": len(base.trials), "test_acc_%": _pct(eb.estimate),
+             "ci_%": _ci(eb.low, eb.high), "ci": eb.method}]
+    comps = []
+    for name, rs in chosen.items():
+        if name == base_name:
+            continue
+        comp, pair_notes = compare(preds, rs, base, (name, base_name))
+        notes += [f"{name}: {n}." for n in pair_notes]
+        est = preds.accuracy(paired_runs(rs, comp.seeds))
+        rows.append({"variant": name, "config": rs.config, "seeds": len(comp.seeds), "test_acc_%": _pct(comp.acc_a),
+                     "ci_%": _ci(est.low, est.high), "ci": est.method, "base_acc_%": _pct(comp.acc_b)})
+        comps.append(comp)
+    for row, c in zip(rows[1:], stats.holm_comparisons(comps, alpha), strict=True):
+        row.update(_comparison_cells(c))
+        row["diff_to_base_%"] = row.pop("diff_%")
+    cols = ["variant", "config", "seeds", "test_acc_%", "ci_%", "ci", "base_acc_%", "diff_to_base_%", "diff_ci_%",
+            "diff_ci", "test", "p", "p_holm", "significant", "mcnemar_p_per_seed"]
+    df = pd.DataFrame(rows).reindex(columns=cols)
+    notes = [_comparison_note(f"In each variant's row, test_acc_%, base_acc_% ({base_name!r}) and diff_to_base_% "
+                              "are", len(comps), alpha), *notes, *_clipped_note(rows)]
+    return Section("ablation", f"Ablation against {base_name!r}", df, notes)
 
 
-def search_summary(res: Results) -> Section | None:
+# --------------------------------------------------------------------------- search
+
+
+def search_summary(res: Results, alpha: float = stats.ALPHA) -> Section | None:
     """The best configurations of a search and Optuna's parameter importances."""
-    t = _ok(res)
+    t = ok_trials(res)
     space = [c for c in t.columns if c.startswith("space.")]
     if t.empty or not space:
         return None
-    top = t.sort_values("val_acc", ascending=False).head(5)
-    df = top[["trial_id", "val_acc", "test_acc"]].round(4)
+    by_config = t.groupby("config", sort=False)
+    summary = by_config.agg(seeds=("seed", "nunique") if "seed" in t else ("trial_id", "size"),
+                            val_acc=("val_acc", "mean"), test_acc=("test_acc", "mean"))
+    top = summary.sort_values("val_acc", ascending=False, kind="stable").head(5)
+    df = top.reset_index()[["config", "seeds", "val_acc", "test_acc"]]
+    df[["val_acc", "test_acc"]] = df[["val_acc", "test_acc"]].round(4)
+    firsts = by_config.first()
     for c in space:  # searched values, lists of taps compacted (features.{0,3,12})
-        df[c.removeprefix("space.")] = [display_value(v) for v in top[c]]
-    notes = []
+        df[c.removeprefix("space.")] = [display_value(firsts.loc[cid, c]) for cid in df.config]
+    notes = [("One row per configuration, its seeds averaged; ranked by mean val_acc (the test set plays no part "
+              "in the ranking).")]
     # a subset axis (fusion placement) enters as one boolean per element, as Optuna searched it
     expanded = t[["val_acc"]].copy()
     for c in space:
@@ -235,17 +432,26 @@ def search_summary(res: Results) -> Section | None:
     return Section("search", "Search summary: best configurations", df, notes)
 
 
-SECTIONS: dict[str, Callable[[Results], Section | None]] = {
+SECTIONS: dict[str, Callable[[Results, float], Section | None]] = {
     "backbones": backbones, "kfold": kfold, "scenarios": scenarios, "per_class": per_class,
     "robustness": robustness, "ablation": ablation, "search": search_summary,
 }
 
 
-def build_sections(res: Results) -> tuple[list[Section], list[str]]:
-    """Every section the results can fill, and a line for each one they cannot."""
+def build_sections(res: Results, alpha: float = stats.ALPHA) -> tuple[list[Section], list[str]]:
+    """Every section the results can fill, and a line for each one they cannot.
+
+    Args:
+        res: the loaded results.
+        alpha: family-wise level of the ``significant`` flags (Holm within each table).
+    """
+    if not 0 < alpha < 1:
+        from ablate.errors import AblateError
+
+        raise AblateError(f"--alpha {alpha} must lie between 0 and 1")
     built, missing = [], []
     for key, fn in SECTIONS.items():
-        sec = fn(res)
+        sec = fn(res, alpha)
         if sec is None:
             missing.append(f"{key}: {(fn.__doc__ or '').splitlines()[0]} - no matching results yet")
         else:
@@ -257,4 +463,3 @@ def build_sections(res: Results) -> tuple[list[Section], list[str]]:
         missing.append(f"trials left out of the tables (only status ok count): {left}; "
                        f"{counts.get('ok', 0)} ok")
     return built, missing
-

@@ -1,0 +1,177 @@
+"""The report's tables on planted results: rows are configurations, pairs are by seed, Holm is Holm."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
+
+from ablate.report import stats
+from ablate.report.runs import config_ids
+from ablate.report.tables import (
+    ablation,
+    backbones,
+    build_sections,
+    per_class,
+    scenarios,
+    search_summary,
+)
+from ablate.results.store import Results
+
+CLASSES = ["covid", "tuberculosis", "normal", "bacterial_pneumonia", "viral_pneumonia"]
+N_TEST = 200
+LABELS = np.arange(N_TEST) % 5
+
+
+def _trial(tid: str, seed: int, acc: float, *, backbone: str = "mobilenet_v3_small", variant: str = "modified",
+           scenario: str = "cxr5", path: str = "synthetic", lr: float = 1e-3, val_acc: float | None = None,
+           extra: dict | None = None, pred_seed: int | None = None) -> tuple[dict, list[dict]]:
+    """One trials row (with cfg.* columns) and its test predictions with accuracy `acc`."""
+    rng = np.random.default_rng(zlib.crc32(f"{tid}/{pred_seed}".encode()))
+    correct = rng.random(N_TEST) < acc
+    pred = np.where(correct, LABELS, (LABELS + 1) % 5)
+    row = {"trial_id": tid, "status": "ok", "seed": seed, "fold": None, "backbone": backbone, "variant": variant,
+           "scenario": scenario, "val_acc": acc if val_acc is None else val_acc, "test_acc": float(correct.mean()),
+           "params": 1_000_000 if variant == "modified" else 900_000, "fp32_mb": 4.0, "n_test": N_TEST,
+           "class_names": json.dumps(CLASSES), "data_source": path,
+           "cfg.seed": seed, "cfg.name": "t", "cfg.device": "cpu", "cfg.backbone": backbone, "cfg.variant": variant,
+           "cfg.data.path": path, "cfg.data.format": "auto", "cfg.data.scenario": scenario,
+           "cfg.phases": json.dumps([{"optimizer": "adam", "lr": lr}]), **(extra or {})}
+    preds = [{"trial_id": tid, "split": "test", "image": f"img{i:04d}.png", "label": int(LABELS[i]),
+              "pred": int(pred[i]), "correct": bool(correct[i])} for i in range(N_TEST)]
+    return row, preds
+
+
+def _results(*trials: tuple[dict, list[dict]]) -> Results:
+    rows = [t for t, _ in trials]
+    preds = [p for _, ps in trials for p in ps]
+    return Results({"trials": pd.DataFrame(rows), "predictions": pd.DataFrame(preds),
+                    "class_metrics": pd.DataFrame(), "robustness": pd.DataFrame()}, Path("."))
+
+
+def test_two_configurations_of_one_backbone_never_share_a_row():
+    res = _results(
+        _trial("a0", 0, 0.60, lr=1e-3, val_acc=0.70), _trial("a1", 1, 0.62, lr=1e-3, val_acc=0.72),
+        _trial("b0", 0, 0.90, lr=1e-2, val_acc=0.50),  # better on test, worse on validation
+    )
+    sec = backbones(res)
+    (row,) = sec.table.to_dict("records")
+    assert row["configs"] == 2 and row["seeds"] == 2  # the selected configuration's own seeds
+    accs = res.trials.set_index("trial_id").test_acc
+    assert row["test_acc_%"] == pytest.approx(100 * (accs["a0"] + accs["a1"]) / 2, abs=0.006)
+    assert any("2 configurations; shown: " + row["config"] in n and "val_acc" in n for n in sec.notes)
+    assert row["params_M"] == 1.0 and "2 seeds averaged" in row["ci"]
+    assert 0 <= row["ci_low_%"] <= row["test_acc_%"] <= row["ci_high_%"] <= 100
+    assert row["dataset"] == "synthetic" and row["paper_test_acc_%"] is None  # no paper beside synthetic
+
+
+def test_confirm_stage_wins_the_selection_and_a_single_run_is_not_pooled():
+    res = _results(
+        _trial("a0", 0, 0.60, lr=1e-3, val_acc=0.90, extra={"stage": "search"}),
+        _trial("b0", 0, 0.70, lr=1e-2, val_acc=0.50, extra={"stage": "confirm"}),
+    )
+    (row,) = backbones(res).table.to_dict("records")
+    assert row["seeds"] == 1 and row["test_acc_%"] == pytest.approx(100 * res.trials.test_acc.iloc[1])
+    assert row["ci"].startswith("bootstrap over 200 test images")
+
+
+def test_dataset_names_and_paper_columns_only_on_real_cxr():
+    real = "/data/cxr5-real/manifest.csv"
+    res = _results(*[_trial(f"o{s}", s, 0.95, variant="original", path=real) for s in range(3)],
+                   _trial("syn", 0, 0.95, variant="original"))
+    df = backbones(res).table.set_index("dataset")
+    assert set(df.index) == {"cxr5-real", "synthetic"}
+    assert df.loc["cxr5-real", "paper_test_acc_%"] == 98.8 and df.loc["cxr5-real", "ci"] == "t over 3 seeds"
+    assert df.loc["cxr5-real", "paper_in_ci"] in (True, False)
+    assert pd.isna(df.loc["synthetic", "paper_test_acc_%"])
+
+
+def test_t_interval_clipped_and_flagged():
+    res = _results(*[_trial(f"o{s}", s, a, variant="original") for s, a in enumerate([0.02, 0.5, 0.97])])
+    (row,) = backbones(res).table.to_dict("records")
+    assert row["ci_low_%"] == 0.0 and row["ci_high_%"] == 100.0 and "clipped" in row["ci"]
+
+
+def _pairs(tids_a, tids_b, res):
+    p = res.predictions.set_index("trial_id")
+    return {s: (p.loc[a].sort_values("image").correct.to_numpy(), p.loc[b].sort_values("image").correct.to_numpy())
+            for s, (a, b) in enumerate(zip(tids_a, tids_b, strict=True))}
+
+
+def test_scenarios_missing_seed_is_named_and_the_difference_matches_its_row():
+    res = _results(*[_trial(f"m{s}", s, 0.8) for s in range(4)],
+                   *[_trial(f"o{s}", s, 0.7, variant="original") for s in range(3)])
+    sec = scenarios(res)
+    (row,) = sec.table.to_dict("records")
+    assert any("seed 3 of modified has no original run" in n for n in sec.notes)
+    assert row["seeds"] == 3 and row["test"] == "paired t-test over 3 seeds"
+    assert row["diff_%"] == pytest.approx(row["modified_%"] - row["original_%"], abs=0.011)
+    d = [a.mean() - b.mean() for a, b in _pairs(["m0", "m1", "m2"], ["o0", "o1", "o2"], res).values()]
+    lo, hi = sps.t.interval(0.95, 2, loc=np.mean(d), scale=np.std(d, ddof=1) / np.sqrt(3))
+    assert row["diff_ci_%"] == f"[{round(100 * lo, 2)}, {round(100 * hi, 2)}]"
+    assert row["p"] == pytest.approx(sps.ttest_1samp(d, 0).pvalue, abs=1e-4) and row["p_holm"] == row["p"]
+    assert row["mcnemar_p_per_seed"].startswith("s0: ")
+
+
+def test_ablation_holm_matches_statsmodels_and_interval_comes_from_the_same_pairs():
+    trials = [_trial(f"base{s}", s, 0.80, extra={"ablation_variant": "base", "cfg.fusion.gate": "dynamic"})
+              for s in range(2)]
+    for name, acc in (("gate-uniform", 0.78), ("gate-static", 0.70), ("original", 0.60)):
+        trials += [_trial(f"{name}{s}", s, acc, extra={"ablation_variant": name, "cfg.fusion.gate": name})
+                   for s in range(2)]
+    trials.append(_trial("original5", 5, 0.6, extra={"ablation_variant": "original", "cfg.fusion.gate": "original"}))
+    res = _results(*trials)
+    sec = ablation(res, alpha=0.01)
+    a = sec.table.set_index("variant")
+    assert pd.isna(a.loc["base", "diff_to_base_%"]) and a.loc["base", "seeds"] == 2
+    others = a.drop(index="base")
+    raw = [stats.compare_paired(_pairs([f"{v}0", f"{v}1"], ["base0", "base1"], res)).p_value for v in others.index]
+    reject, adj, *_ = multipletests(raw, alpha=0.01, method="holm")
+    assert others.p_holm.tolist() == pytest.approx(np.round(adj, 4).tolist(), abs=1e-4)
+    assert others.significant.tolist() == reject.tolist()
+    assert any("seed 5 of original has no base run" in n for n in sec.notes)
+    for v in others.index:  # estimate and interval from the same two seed pairs
+        c = stats.compare_paired(_pairs([f"{v}0", f"{v}1"], ["base0", "base1"], res))
+        assert others.loc[v, "diff_to_base_%"] == round(100 * c.diff, 2)
+        assert others.loc[v, "diff_ci_%"] == f"[{round(100 * c.low, 2)}, {round(100 * c.high, 2)}]"
+        assert others.loc[v, "diff_to_base_%"] == pytest.approx(
+            others.loc[v, "test_acc_%"] - others.loc[v, "base_acc_%"], abs=0.011)
+        assert others.loc[v, "seeds"] == 2
+    assert any("significant = p_holm < 0.01" in n for n in sec.notes)
+
+
+def test_per_class_uses_the_selected_configuration_and_wilson_intervals():
+    real = "/data/cxr5-real"
+    res = _results(_trial("m0", 0, 0.9, path=real, val_acc=0.9), _trial("m9", 0, 0.99, path=real, lr=1, val_acc=0.1))
+    sec = per_class(res)
+    df = sec.table.set_index("class_name")
+    p = res.predictions[res.predictions.trial_id == "m0"]
+    tp = ((p.label == 0) & (p.pred == 0)).sum()
+    ci = sps.binomtest(int(tp), 40).proportion_ci(method="wilson")
+    assert df.loc["covid", "sensitivity"] == round(tp / 40, 4)
+    assert df.loc["covid", "sensitivity_ci"] == f"[{round(ci.low, 4)}, {round(ci.high, 4)}]"
+    assert df.loc["covid", "paper_sensitivity"] == 1.0
+    assert df.loc["covid", "paper_sensitivity_in_ci"] == bool(round(ci.high, 6) >= 1.0)
+    chosen = config_ids(res.trials).iloc[0]  # m0: the better validation accuracy, not the better test
+    assert f"[{chosen}]" in sec.title and "Wilson" in " ".join(sec.notes)
+
+
+def test_search_summary_ranks_configurations_by_validation():
+    res = _results(_trial("a0", 0, 0.6, lr=1e-3, val_acc=0.7, extra={"space.lr": 1e-3}),
+                   _trial("a1", 1, 0.6, lr=1e-3, val_acc=0.5, extra={"space.lr": 1e-3}),
+                   _trial("b0", 0, 0.9, lr=1e-2, val_acc=0.65, extra={"space.lr": 1e-2}))
+    df = search_summary(res).table
+    assert df.seeds.tolist() == [1, 2] and df.val_acc.tolist() == [0.65, 0.6]
+
+
+def test_alpha_must_be_a_level():
+    from ablate.errors import AblateError
+
+    with pytest.raises(AblateError, match="alpha"):
+        build_sections(_results(_trial("a0", 0, 0.6)), alpha=1.5)
