@@ -109,11 +109,12 @@ def report(
     target: Annotated[str, typer.Argument(help="A results folder or a sweep name (results/<name>)")],
     fmt: Annotated[str, typer.Option("--format", help="md | latex | csv")] = "md",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default RESULTS/report)")] = None,
+    alpha: Annotated[float, typer.Option("--alpha", help="Family-wise level of 'significant' (Holm per table)")] = 0.05,
 ) -> None:
     """Regenerate the paper's tables (with CIs and paired tests) and figures from results."""
     from ablate.report import make_report
 
-    files, missing = make_report(target, fmt, out_dir)
+    files, missing = make_report(target, fmt, out_dir, alpha=alpha)
     for m in missing:
         console.print(f"[yellow]missing[/] {m}", soft_wrap=True)
     for f in files:
