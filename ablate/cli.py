@@ -157,6 +157,27 @@ def cam(
         out.print(str(p))
 
 
+@app.command()
+def replay(
+    sweep: Annotated[str, typer.Argument(help="The sweep to replay: a name (see `ablate list`) or a YAML file")],
+    from_: Annotated[Path, typer.Option("--from", help="Results of a full grid over the sweep's space (complete curves)")],
+    repeats: Annotated[int, typer.Option("--repeats", help="Replays per strategy, seeds search.seed + r")] = 20,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Trials at once (default: search.max_concurrent, else 4)")] = None,
+    tolerance: Annotated[float, typer.Option("--tolerance", help="Found = within this of the grid's best (0.005: half a point)")] = 0.005,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Write summary.csv, runs.csv, rungs.csv and anytime.png here")] = None,
+    set_: SetOpt = None,
+) -> None:
+    """Search efficiency: replay TPE/random with and without ASHA, and the grid, on a grid's curves.
+
+    Ray-free and simulated: epochs (and seconds) each strategy spends until its best is within
+    the tolerance of the grid's best, median/IQR over repeats, and how well each epoch ranks.
+    """
+    from ablate.replay import run_replay
+
+    run_replay(sweep, from_, overrides=set_, repeats=repeats, concurrency=concurrency,
+               tolerance=tolerance, out=out_dir, console=out)
+
+
 def _mount_optional() -> None:
     """Sub-commands that live in their own modules."""
     try:

@@ -72,19 +72,21 @@ def summarize(runs: pd.DataFrame, grid_epochs: int, budget: float = 0.25) -> pd.
 
 
 def rung_correlations(curves: Curves, grace_period: int, reduction_factor: float) -> pd.DataFrame:
-    """Spearman's rho between each rung's score and the final score, over every configuration.
+    """Spearman's rho between each epoch's score and the final score, over every configuration.
 
     ASHA ranks trials by the score at a rung; it is only as good as that ranking predicts the
-    final one. Columns: ``rung, epoch, rho, n``.
+    final one. Every epoch is listed, so a later first rung can be chosen where rho is high.
+    Columns: ``epoch, rung`` (the ASHA rung index at that epoch, -1 if none), ``rho, n``.
     """
     from scipy.stats import spearmanr
 
+    rungs = {e: k for k, e in enumerate(rung_epochs(grace_period, reduction_factor, curves.max_t))}
     rows = []
-    for k, epoch in enumerate(rung_epochs(grace_period, reduction_factor, curves.max_t)):
+    for epoch in range(1, curves.max_t + 1):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # constant input: rho is nan, shown as such
             rho = spearmanr(curves.scores[:, epoch - 1], curves.final).statistic
-        rows.append({"rung": k, "epoch": epoch, "rho": float(rho), "n": len(curves.final)})
+        rows.append({"epoch": epoch, "rung": rungs.get(epoch, -1), "rho": float(rho), "n": len(curves.final)})
     return pd.DataFrame(rows)
 
 
@@ -95,6 +97,7 @@ def _fmt(v: float, digits: int = 0) -> str:
 def summary_table(summary: pd.DataFrame, rungs: pd.DataFrame, *, grid_epochs: int, best: float,
                   tolerance: float, budget: float = 0.25, title: str = "") -> list:
     """Rich tables (strategies, rungs) for the console."""
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title=title or None, caption=(
@@ -108,18 +111,18 @@ def summary_table(summary: pd.DataFrame, rungs: pd.DataFrame, *, grid_epochs: in
     for r in summary.itertuples():
         t.add_row(
             r.strategy, f"{r.reached}/{r.repeats}",
-            f"{_fmt(r.epochs_median)} [{_fmt(r.epochs_q25)}-{_fmt(r.epochs_q75)}]",
+            escape(f"{_fmt(r.epochs_median)} [{_fmt(r.epochs_q25)}-{_fmt(r.epochs_q75)}]"),
             f"{_fmt(r.epochs_ci_low)}-{_fmt(r.epochs_ci_high)}",
             "never" if np.isinf(r.fraction_median) else f"{r.fraction_median:.0%}",
             f"{r.within_budget:.0%}", _fmt(r.epochs_total_median),
             f"{r.trials_median:.0f} ({r.stopped_median:.0f})", _fmt(r.time_median_s / 3600, 2),
             f"{r.regret_median:.4f}",
         )
-    c = Table(title="ASHA rungs: rank correlation of the rung's score with the final score")
-    for col in ("rung", "epoch", "Spearman rho", "configs"):
+    c = Table(title="Rank correlation (Spearman) of each epoch's score with the final score")
+    for col in ("epoch", "ASHA rung", "rho", "configs"):
         c.add_column(col, justify="right")
     for r in rungs.itertuples():
-        c.add_row(str(r.rung), str(r.epoch), f"{r.rho:.3f}", str(r.n))
+        c.add_row(str(r.epoch), str(r.rung) if r.rung >= 0 else "", f"{r.rho:.3f}", str(r.n))
     return [t, c]
 
 

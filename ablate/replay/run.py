@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ablate.config import SweepConfig
+from ablate.config import SweepConfig, read_sweep
 from ablate.replay.curves import Curves
 from ablate.replay.report import anytime_figure, rung_correlations, summarize, summary_table
 from ablate.replay.simulate import STRATEGIES, Run, Strategy, simulate
@@ -25,7 +25,7 @@ class ReplayReport:
         summary: one row per strategy (`ablate.replay.report.summarize`).
         runs: one row per strategy and repeat: ``strategy, repeat, seed, epochs_to_target,
             time_to_target_s, epochs_total, time_total_s, trials, stopped, best, regret``.
-        rungs: rank correlation of each ASHA rung's score with the final score.
+        rungs: rank correlation of each epoch's score with the final score, ASHA's rungs marked.
         grid_epochs: epochs of the full grid (every configuration, every epoch).
         best: the grid's best score; tolerance: how close counts as found.
         traces: per strategy, each repeat's (epochs, best so far) arrays, for the figure.
@@ -106,11 +106,10 @@ def run_replay(sweep: SweepConfig | str | Path, results: str | Path, *, override
     from rich.console import Console
 
     from ablate.atomic import atomic_write_text
-    from ablate.config import load_sweep
 
     console = console or Console()
     if not isinstance(sweep, SweepConfig):
-        sweep = load_sweep(sweep, overrides, check_space=False)  # a replay builds no trial
+        sweep = read_sweep(sweep, overrides or [])  # data only: a replay builds no model
     if not Path(results, "trials").is_dir():
         from ablate.errors import ConfigError
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ablate.config import load_sweep
+from ablate.config import read_sweep
 from ablate.errors import ConfigError
 from ablate.replay import STRATEGIES, Asha, Curves, replay, rung_epochs, simulate
 
@@ -35,7 +35,7 @@ scheduler: {{kind: asha, grace_period: 1, reduction_factor: 2}}
 def sweep(tmp_path_factory):
     path = tmp_path_factory.mktemp("sweep") / "planted.yaml"
     path.write_text(SWEEP)
-    return load_sweep(path)
+    return read_sweep(path)
 
 
 def planted_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -96,7 +96,8 @@ def test_asha_stops_trials_only_at_rungs(sweep, curves):
 
 def test_rank_correlation_is_one_when_curves_never_cross(sweep, curves):
     rep = replay(sweep, curves, repeats=2, concurrency=2)
-    assert list(rep.rungs.epoch) == [1, 2, 4]
+    assert list(rep.rungs[rep.rungs.rung >= 0].epoch) == [1, 2, 4]
+    assert list(rep.rungs.epoch) == list(range(1, EPOCHS + 1))
     assert np.allclose(rep.rungs.rho, 1.0)
 
 
@@ -141,7 +142,7 @@ def test_continuous_axis_is_refused(tmp_path):
     path = tmp_path / "cont.yaml"
     path.write_text(SWEEP.replace("{choice: [0.001, 0.003, 0.01]}", "{loguniform: [0.001, 0.01]}"))
     with pytest.raises(ConfigError, match="phases.0.lr: .*loguniform is continuous"):
-        Curves.from_frames(load_sweep(path), *planted_frames())
+        Curves.from_frames(read_sweep(path), *planted_frames())
 
 
 def test_missing_configuration_is_named(sweep):
@@ -154,9 +155,26 @@ def test_replay_of_the_shipped_grid(tmp_path):
     """`benchmarks/data`: the real grid's tables, replayed with the shipped sweep (no training)."""
     from ablate.replay import run_replay
 
-    sweep = load_sweep(REPO / "benchmarks" / "data" / "replay-sweep.yaml")
+    sweep = read_sweep(REPO / "benchmarks" / "data" / "replay-sweep.yaml")
     rep = run_replay(sweep, REPO / "benchmarks" / "data", repeats=3, out=tmp_path)
     s = rep.summary.set_index("strategy")
     assert s.loc["grid", "epochs_total_median"] == rep.grid_epochs
     assert s.loc["grid", "reached"] == 3
     assert {p.name for p in tmp_path.iterdir()} >= {"summary.csv", "runs.csv", "rungs.csv", "anytime.png"}
+
+
+def test_cli_replay(tmp_path):
+    """`ablate replay` on the shipped grid: the table, the target line, the files; a continuous axis: one line."""
+    import subprocess
+    import sys
+
+    ablate = [sys.executable, "-c", "from ablate.cli import main; main()", "replay",
+              str(REPO / "benchmarks" / "data" / "replay-sweep.yaml"), "--from", str(REPO / "benchmarks" / "data")]
+    done = subprocess.run([*ablate, "--repeats", "2", "--out", str(tmp_path)], check=False,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "TPE + ASHA" in done.stdout and "target >= 80%" in done.stdout
+    assert (tmp_path / "summary.csv").is_file()
+    bad = subprocess.run([*ablate, "--set", "search.space.phases.0.lr={loguniform: [1.0e-4, 1.0e-2]}"],
+                         check=False, capture_output=True, text=True)
+    assert bad.returncode == 2 and "loguniform is continuous" in bad.stderr
