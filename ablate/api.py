@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ablate.config import SweepConfig, TrialConfig, _read_yaml, search_space_dirs
+from ablate.config import SweepConfig, TrialConfig, read_yaml, search_space_dirs
 from ablate.search.sweep import load_sweep
 
 __all__ = [
@@ -126,7 +126,7 @@ def list_sweeps() -> list[dict[str, str]]:
             if f.stem in seen:
                 continue
             try:
-                desc = str(_read_yaml(f).get("description", "")).strip().splitlines()[0:1]
+                desc = str(read_yaml(f).get("description", "")).strip().splitlines()[0:1]
             except Exception:  # noqa: BLE001 - a broken file still shows up, flagged
                 desc = ["(unreadable: run `ablate trial` on it to see the error)"]
             seen[f.stem] = {"name": f.stem, "description": desc[0] if desc else "", "path": str(f)}

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from ablate.config import load_sweep
+from ablate.search.sweep import load_sweep
 from ablate.results import TABLES, load
 
 pytestmark = pytest.mark.slow

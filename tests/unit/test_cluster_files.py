@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ablate.config import load_sweep
+from ablate.search.sweep import load_sweep
 
 CLUSTER = Path(__file__).resolve().parents[2] / "cluster"
 DRIVER_RESOURCE = "ablate_driver"  # ablate.runners.ray.DRIVER_RESOURCE (not imported: no Ray here)

@@ -66,7 +66,7 @@ def run_sweep(
     """Run a sweep with Ray Tune (one Ray Train job per trial) and write its Parquet rows.
 
     Args:
-        sweep: the validated sweep (`ablate.config.load_sweep`).
+        sweep: the validated sweep (`ablate.search.sweep.load_sweep`).
         results_dir: the results folder (Parquet tables, TensorBoard logs, saved models).
         address: ``None`` (a local Ray instance), ``"auto"`` (the cluster this node belongs
             to) or ``"ray://HOST:10001"`` (Ray Client).

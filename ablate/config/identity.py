@@ -1,0 +1,37 @@
+"""Configuration identity: the hash of a resolved config and its flattened columns."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ablate.config.trial import TrialConfig
+
+# --------------------------------------------------------------------------- identity
+
+
+def config_hash(cfg: TrialConfig) -> str:
+    """SHA-256 of the resolved config (name and device excluded: they do not change results)."""
+    d = cfg.resolved_dump()
+    for key in ("name", "device"):
+        d.pop(key)
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+
+
+def flatten(cfg: TrialConfig) -> dict[str, Any]:
+    """Flat ``cfg.a.b`` columns for result rows; lists become JSON strings, None stays null."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(f"{prefix}.{k}" if prefix else k, v)
+        elif isinstance(node, list):
+            out[prefix] = json.dumps(node)
+        else:
+            out[prefix] = node
+
+    walk("", cfg.resolved_dump())
+    return {f"cfg.{k}": v for k, v in out.items()}
