@@ -26,7 +26,8 @@ demo: install
 		--set "search.space.phases.0.epochs={int: [2, 8]}"
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/ruff check ablate tests benchmarks
+	$(BIN)/python -m pytest -q -rs --durations=15
 
 clean:
 	rm -rf $(VENV) results

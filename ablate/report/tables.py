@@ -17,12 +17,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ablate.report import stats
+from ablate.report.cells import (
+    PAPER_TEST_IMAGES,
+    ROW_NOTE,
+    Section,
+    _ci,
+    _clipped_note,
+    _comparison_cells,
+    _comparison_note,
+    _inside,
+    _paper_pairs_note,
+    _pct,
+    _where,
+)
 from ablate.report.paper import PAPER
 from ablate.report.runs import (
     RunSet,
@@ -34,75 +46,10 @@ from ablate.report.runs import (
     runs_by_config,
     select_config,
 )
+from ablate.report.studies import ablation, search_summary
 from ablate.results.store import Results
-from ablate.search.translate import display_value, subset_indicators
 
-__all__ = ["SECTIONS", "Section", "build_sections"]
-
-PAPER_TEST_IMAGES = {"cxr": 1000, "covidx-ct": 25658}  # the paper's test sets (Table 1; COVIDx-CT)
-ROW_NOTE = ("A row is one configuration (`config`: the resolved config without seed and fold); `seeds` and "
-            "`folds` count the runs behind its numbers. Intervals are 95 %: t over seeds for 3 or more seeds, "
-            "else a bootstrap over the test images (a single run is never pooled with other configurations).")
-
-
-@dataclass
-class Section:
-    key: str
-    title: str
-    table: pd.DataFrame
-    notes: list[str] = field(default_factory=list)
-
-
-def _pct(x: float | None) -> float:
-    return float("nan") if x is None or pd.isna(x) else round(100.0 * float(x), 2)
-
-
-def _ci(low: float, high: float, scale: float = 100.0) -> str:
-    if pd.isna(low) or pd.isna(high):
-        return ""
-    digits = 2 if scale == 100.0 else 4
-    return f"[{round(scale * low, digits)}, {round(scale * high, digits)}]"
-
-
-def _inside(paper: float | None, low: float, high: float, scale: float = 100.0) -> bool | None:
-    """Whether the paper's value (in the table's unit) lies inside our interval."""
-    if paper is None or pd.isna(low) or pd.isna(high):
-        return None
-    return bool(round(scale * low, 6) <= paper <= round(scale * high, 6))
-
-
-def _p(p: float) -> float | None:
-    return None if pd.isna(p) else round(float(p), 4)
-
-
-def _where(rs: RunSet) -> str:
-    return f"{rs.first('dataset')} {rs.first('scenario')} {rs.first('backbone')} {rs.first('variant')}"
-
-
-def _clipped_note(rows: list[dict], key: str = "ci") -> list[str]:
-    if any("clipped" in str(r.get(key, "")) for r in rows):
-        return [("'clipped': the t interval over seeds reached past the metric's bounds and was cut there; "
-                 "with so few or so scattered seeds it says little.")]
-    return []
-
-
-def _paper_pairs_note(values: dict[str, float], n: int, alpha: float, table: str) -> list[str]:
-    """The pairs of the paper's numbers its own test set (n images) cannot tell apart."""
-    names = sorted(values)
-    close = []
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            fisher, _ = stats.paper_pair(values[a], values[b], n)
-            if fisher >= alpha:
-                close.append(f"{a} {values[a]} vs {b} {values[b]} (p = {fisher:.2g})")
-    if not close:
-        return []
-    return [f"On the paper's {n:,} test images these {table} numbers cannot be told apart (Fisher's exact test "
-            f"as independent samples, p >= {alpha}): " + "; ".join(close) + "."]
-
-
-# --------------------------------------------------------------------------- Table 2 / 10
-
+__all__ = ["SECTIONS", "Section", "ablation", "backbones", "build_sections", "kfold", "per_class", "robustness", "scenarios", "search_summary"]
 
 def backbones(res: Results, alpha: float = stats.ALPHA) -> Section | None:
     """Table 2 (CXR-5) / Table 10 (COVIDx-CT): backbones, accuracy, params and fp32 MB."""
@@ -170,21 +117,6 @@ def kfold(res: Results, alpha: float = stats.ALPHA) -> Section | None:
 
 
 # --------------------------------------------------------------------------- comparisons
-
-
-def _comparison_cells(c: stats.Comparison) -> dict[str, object]:
-    return {"diff_%": _pct(c.diff), "diff_ci_%": _ci(c.low, c.high), "diff_ci": c.ci_method, "test": c.test,
-            "p": _p(c.p_value), "p_holm": _p(c.p_adjusted), "significant": c.significant,
-            "mcnemar_p_per_seed": ", ".join(f"s{s}: {p:.3g}" for s, p in zip(c.seeds, c.p_per_seed, strict=True))}
-
-
-def _comparison_note(what: str, k: int, alpha: float) -> str:
-    return (f"{what} over the seeds both configurations have, paired by seed on the same test images: the mean "
-            "of the per-seed differences (= the difference of the two means in the row). 3 or more seeds: paired "
-            "t interval and t-test over the per-seed differences; 1-2 seeds: paired bootstrap over the images and "
-            "the exact McNemar test per seed (with 2 seeds the larger p). mcnemar_p_per_seed: every seed's exact "
-            f"McNemar p. p_holm: Holm's adjustment over the {k} comparison{'s' if k != 1 else ''} of this table; "
-            f"significant = p_holm < {alpha}. Intervals are 95 % and not adjusted.")
 
 
 def scenarios(res: Results, alpha: float = stats.ALPHA) -> Section | None:
@@ -353,83 +285,6 @@ def robustness(res: Results, alpha: float = stats.ALPHA) -> Section | None:
 
 
 # --------------------------------------------------------------------------- ablation
-
-
-def ablation(res: Results, alpha: float = stats.ALPHA) -> Section | None:
-    """Each ablation variant: accuracy over seeds, difference to the base paired by seed, Holm."""
-    t = ok_trials(res)
-    if t.empty or "ablation_variant" not in t or t.ablation_variant.isna().all():
-        return None
-    t = t[t.ablation_variant.notna()]
-    preds, sets = TestPredictions(res.predictions), runs_by_config(t)
-    notes: list[str] = []
-    chosen: dict[str, RunSet] = {}
-    for name, g in t.groupby("ablation_variant", sort=False):
-        chosen[name], how = select_config([sets[c] for c in g.config.unique()])
-        if how:
-            notes.append(f"{name}: {how}.")
-    base_name = "base" if "base" in chosen else next(iter(chosen))
-    base = chosen[base_name]
-    eb = preds.accuracy(base)
-    rows = [{"variant": base_name, "config": base.config, "seeds": len(base.trials), "test_acc_%": _pct(eb.estimate),
-             "ci_%": _ci(eb.low, eb.high), "ci": eb.method}]
-    comps = []
-    for name, rs in chosen.items():
-        if name == base_name:
-            continue
-        comp, pair_notes = compare(preds, rs, base, (name, base_name))
-        notes += [f"{name}: {n}." for n in pair_notes]
-        est = preds.accuracy(paired_runs(rs, comp.seeds))
-        rows.append({"variant": name, "config": rs.config, "seeds": len(comp.seeds), "test_acc_%": _pct(comp.acc_a),
-                     "ci_%": _ci(est.low, est.high), "ci": est.method, "base_acc_%": _pct(comp.acc_b)})
-        comps.append(comp)
-    for row, c in zip(rows[1:], stats.holm_comparisons(comps, alpha), strict=True):
-        row.update(_comparison_cells(c))
-        row["diff_to_base_%"] = row.pop("diff_%")
-    cols = ["variant", "config", "seeds", "test_acc_%", "ci_%", "ci", "base_acc_%", "diff_to_base_%", "diff_ci_%",
-            "diff_ci", "test", "p", "p_holm", "significant", "mcnemar_p_per_seed"]
-    df = pd.DataFrame(rows).reindex(columns=cols)
-    notes = [_comparison_note(f"In each variant's row, test_acc_%, base_acc_% ({base_name!r}) and diff_to_base_% "
-                              "are", len(comps), alpha), *notes, *_clipped_note(rows)]
-    return Section("ablation", f"Ablation against {base_name!r}", df, notes)
-
-
-# --------------------------------------------------------------------------- search
-
-
-def search_summary(res: Results, alpha: float = stats.ALPHA) -> Section | None:
-    """The best configurations of a search and Optuna's parameter importances."""
-    t = ok_trials(res)
-    space = [c for c in t.columns if c.startswith("space.")]
-    if t.empty or not space:
-        return None
-    by_config = t.groupby("config", sort=False)
-    summary = by_config.agg(seeds=("seed", "nunique") if "seed" in t else ("trial_id", "size"),
-                            val_acc=("val_acc", "mean"), test_acc=("test_acc", "mean"))
-    top = summary.sort_values("val_acc", ascending=False, kind="stable").head(5)
-    df = top.reset_index()[["config", "seeds", "val_acc", "test_acc"]]
-    df[["val_acc", "test_acc"]] = df[["val_acc", "test_acc"]].round(4)
-    firsts = by_config.first()
-    for c in space:  # searched values, lists of taps compacted (features.{0,3,12})
-        df[c.removeprefix("space.")] = [display_value(firsts.loc[cid, c]) for cid in df.config]
-    notes = [("One row per configuration, its seeds averaged; ranked by mean val_acc (the test set plays no part "
-              "in the ranking).")]
-    # a subset axis (fusion placement) enters as one boolean per element, as Optuna searched it
-    expanded = t[["val_acc"]].copy()
-    for c in space:
-        flags = subset_indicators(t[c].rename(c.removeprefix("space.")))
-        if flags is None:
-            expanded[c.removeprefix("space.")] = t[c]
-        else:
-            for name, col in flags.items():
-                expanded[name] = col
-    imp = stats.param_importances(expanded, [c for c in expanded.columns if c != "val_acc"], "val_acc")
-    if imp:
-        top_imp = list(imp.items())[:12]
-        notes.append(f"Parameter importances (Optuna fANOVA on val_acc, {len(t)} finished trials): "
-                     + ", ".join(f"{k} {v:.2f}" for k, v in top_imp)
-                     + (f" (+{len(imp) - len(top_imp)} more)" if len(imp) > len(top_imp) else ""))
-    return Section("search", "Search summary: best configurations", df, notes)
 
 
 SECTIONS: dict[str, Callable[[Results, float], Section | None]] = {

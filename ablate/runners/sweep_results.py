@@ -36,9 +36,9 @@ from typing import Any
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from ablate.atomic import atomic_file
 from ablate.config import SweepConfig
 from ablate.errors import ConfigError
-from ablate.atomic import atomic_file
 from ablate.results import TABLES, committed_trials, table_from_rows, write_trial
 from ablate.results.models import model_path, save_model
 from ablate.results.record import trial_row

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from ablate.search.sweep import load_sweep
 from ablate.results import TABLES, load
+from ablate.search.sweep import load_sweep
 
 pytestmark = pytest.mark.slow
 
