@@ -79,6 +79,8 @@ def search_summary(res: Results, alpha: float = stats.ALPHA) -> Section | None:
                             val_acc=("val_acc", "mean"), test_acc=("test_acc", "mean"))
     top = summary.sort_values("val_acc", ascending=False, kind="stable").head(5)
     df = top.reset_index()[["config", "seeds", "val_acc", "test_acc"]]
+    ids = t.reset_index().groupby("config", sort=False)["trial_id"].agg(lambda s: ",".join(sorted(s)))
+    df.insert(1, "trials", [ids[c] for c in df.config])  # where its models and curves are
     df[["val_acc", "test_acc"]] = df[["val_acc", "test_acc"]].round(4)
     firsts = by_config.first()
     for c in space:  # searched values, lists of taps compacted (features.{0,3,12})

@@ -41,8 +41,9 @@ def test_importances_find_the_tap_that_matters():
     section = search_summary(Results({"trials": pd.DataFrame(rows)}, Path(".")))
     assert section is not None
     # trials rows without a config: each is its own configuration, one seed
-    assert list(section.table.columns) == ["config", "seeds", "val_acc", "test_acc", "fusion.taps", "fusion.dropout"]
+    assert list(section.table.columns) == ["config", "trials", "seeds", "val_acc", "test_acc", "fusion.taps", "fusion.dropout"]
     assert all(v.startswith("features.{") for v in section.table["fusion.taps"])
+    assert set(section.table.trials) <= {f"s-{i}" for i in range(40)}  # one trial per config here
     note = section.notes[-1]
     first = note.split(": ", 1)[1].split(",")[0]
     assert first.startswith("fusion.taps[features.3]"), note
