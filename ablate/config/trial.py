@@ -67,6 +67,8 @@ class DataConfig(StrictModel):
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0)  # of the train/val part (no k-fold)
     folds: int = Field(1, ge=1, le=20)  # > 1: k-fold cross-validation on the train/val part
     hold_out_source: str | None = None  # leave-one-source-out: test = this source's images
+    # black out a fixed geometric lung field: "lungs" (the lungs), "outside" (all but the lungs)
+    mask: Literal["none", "lungs", "outside"] = "none"
     split_seed: int = 0
     hflip: bool = False  # random horizontal flip while training
     decode_workers: int = Field(0, ge=0)  # threads decoding images; 0 = one per core
