@@ -18,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain click help: flags read `--skip-bad`, not `--skip-bad <bool>` (typer 0.29 rich panels)
 )
 console = Console(stderr=True)
 out = Console()
