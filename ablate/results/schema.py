@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-__all__ = ["TABLES", "TRIAL_STATUSES", "schema_for", "table_from_rows"]
+__all__ = ["SELF_COMMITTED", "TABLES", "TRIAL_STATUSES", "schema_for", "table_from_rows"]
 
 TRIAL_STATUSES = ("ok", "failed", "stopped_early")
 
@@ -130,6 +130,23 @@ TABLES: dict[str, pa.Schema] = {
         ]
     ),
 }
+
+# the source probe (`ablate probe source`): a trials row of the probe model plus what it found;
+# its own commit marker (probe ids have no trials row)
+TABLES["probes"] = pa.schema(
+    list(TABLES["trials"])
+    + [
+        ("probe", pa.string()),  # what is predicted: source
+        ("probe_task", pa.string()),  # the class whose sources are told apart, or 'all'
+        ("probe_data", pa.string()),  # the dataset probed (its name, as the report's `dataset`)
+        ("probe_labels", pa.string()),  # JSON list of the sources, in class-index order
+        ("n_correct", pa.int64()),  # correct test predictions (of n_test)
+        ("chance", pa.float64()),  # share of the test set's most common source
+        ("chance_label", pa.string()),
+        ("test_counts", pa.string()),  # JSON {source: test images}
+    ]
+)
+SELF_COMMITTED = frozenset({"probes"})  # tables whose rows are complete without a trials row
 
 
 def schema_for(table: str, rows: list[dict[str, Any]]) -> pa.Schema:

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ablate.atomic import atomic_file
-from ablate.results.schema import TABLES, table_from_rows
+from ablate.results.schema import SELF_COMMITTED, TABLES, table_from_rows
 
 __all__ = ["Results", "committed_trials", "load", "write_trial"]
 
@@ -84,7 +84,7 @@ def load(results_dir: str | Path) -> Results:
     )
     for name in names:
         files = sorted((root / name).glob("*.parquet")) if (root / name).is_dir() else []
-        files = [f for f in files if f.stem in committed]
+        files = [f for f in files if f.stem in committed or name in SELF_COMMITTED]
         if not files:
             schema = TABLES.get(name)
             frames[name] = schema.empty_table().to_pandas() if schema is not None else pd.DataFrame()
