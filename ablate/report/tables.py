@@ -46,6 +46,7 @@ from ablate.report.runs import (
     runs_by_config,
     select_config,
 )
+from ablate.report.shortcuts import shortcut_checks
 from ablate.report.studies import ablation, search_summary
 from ablate.results.store import Results
 
@@ -289,7 +290,7 @@ def robustness(res: Results, alpha: float = stats.ALPHA) -> Section | None:
 
 SECTIONS: dict[str, Callable[[Results, float], Section | None]] = {
     "backbones": backbones, "kfold": kfold, "scenarios": scenarios, "per_class": per_class,
-    "robustness": robustness, "ablation": ablation, "search": search_summary,
+    "robustness": robustness, "ablation": ablation, "search": search_summary, "shortcuts": shortcut_checks,
 }
 
 
