@@ -9,10 +9,12 @@ from typing import Any
 from rich.console import Console
 
 from ablate.config import SweepConfig, TrialConfig, read_yaml, search_space_dirs
+from ablate.errors import ConfigError
 from ablate.search.sweep import load_sweep
 
 __all__ = [
     "cam",
+    "check_study",
     "default_results_dir",
     "expand_seeds",
     "list_sweeps",
@@ -85,7 +87,7 @@ def run_trials(
         named = [(None, sweep.trial)]
     return [
         run_local_trial(cfg, results_dir, sweep=sweep.name, fold=fold, console=console,
-                        extra_columns=None if name is None else {"ablation_variant": name})
+                        extra_columns=None if name is None else {"stage": "ablation", "ablation_variant": name})
         for name, base in named
         for cfg in expand_seeds(base)
         for fold in (range(cfg.data.folds) if cfg.data.folds > 1 else [None])
@@ -102,20 +104,47 @@ def run_sweep(
     address: str | None = None,
     storage: str | None = None,
     resume: bool = False,
+    variants: list[str] | None = None,
     console: Console | None = None,
 ) -> Any:
-    """`ablate run`: the whole sweep with Ray Tune, each trial a Ray Train job.
+    """`ablate run`: every stage of the sweep (search, confirm, ablation) with Ray Tune, each
+    trial a Ray Train job.
+
+    Args:
+        variants: the ablation variants to run (``--variant``); all when None.
 
     Returns:
-        The sweep's trials table (pandas).
+        The sweep's trials table (pandas), every stage.
     """
     sweep = load_with_data(sweep_or_config, overrides)  # a bad file fails before Ray loads
+    check_study(sweep, variants)
 
     from ablate.runners.ray import run_sweep as ray_run_sweep
 
     results_dir = Path(results) if results is not None else default_results_dir(sweep)
     return ray_run_sweep(sweep, results_dir=results_dir, address=address, storage=storage, local=local,
-                         resume=resume, data_override=data, console=console, source=str(sweep_or_config))
+                         resume=resume, data_override=data, console=console, source=str(sweep_or_config),
+                         variants=variants)
+
+
+def check_study(sweep: SweepConfig, variants: list[str] | None) -> None:
+    """What `ablate run` checks before Ray starts, beyond the file: ``--variant`` names and the
+    folds against the data's smallest class.
+
+    Raises:
+        ConfigError: an unknown variant, or ``--variant`` on a sweep without ``ablation:``.
+        DataError: more folds than images or patients in a class.
+    """
+    if variants:
+        if sweep.ablation is None:
+            raise ConfigError(f"--variant: sweep {sweep.name!r} has no `ablation:` section; drop --variant")
+        from ablate.search.ablation import expand_ablation
+
+        expand_ablation(sweep, variants)
+    if sweep.trial.data.folds > 1:
+        from ablate.data.precheck import check_folds
+
+        check_folds(sweep.trial.data)
 
 
 def list_sweeps() -> list[dict[str, str]]:

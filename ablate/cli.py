@@ -73,13 +73,14 @@ def run(
     data: DataOpt = None,
     results: ResultsOpt = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Drop unreadable images (recorded in the trial rows)")] = False,
+    variant: Annotated[list[str] | None, typer.Option("--variant", help="Run only these ablation variant(s) (repeatable)")] = None,
 ) -> None:
-    """Run a sweep: Ray Tune + Optuna + ASHA, each trial a Ray Train (DDP) job."""
+    """Run a sweep's stages (search, confirm, ablation): Ray Tune + Optuna + ASHA, each trial a Ray Train (DDP) job."""
     from ablate import api
 
     set_ = [*(set_ or []), *(["data.skip_bad=true"] if skip_bad else [])]
     api.run_sweep(sweep, overrides=set_, data=data, results=results, local=local, address=address,
-                  storage=storage, resume=resume, console=console)
+                  storage=storage, resume=resume, variants=variant, console=console)
 
 
 @app.command("list")

@@ -40,6 +40,7 @@ from ablate.config.space import (
 )
 from ablate.config.sweep import (
     AblationConfig,
+    ConfirmConfig,
     ResourcesConfig,
     SchedulerConfig,
     SearchConfig,
@@ -60,6 +61,7 @@ __all__ = [
     "AblationConfig",
     "AnalysisConfig",
     "Choice",
+    "ConfirmConfig",
     "DataConfig",
     "Distribution",
     "FusionConfig",

@@ -42,10 +42,23 @@ class ResourcesConfig(StrictModel):
 
 
 class AblationConfig(StrictModel):
-    """A base configuration (the sweep's `trial`) and named variants of overrides."""
+    """A base configuration and named variants of overrides, each run once per seed.
+
+    The base is the sweep's `trial`, or the confirmed winner when the sweep searched and
+    confirmed first (`SweepConfig.stages`).
+    """
 
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
     include_base: bool = True
+    # the seeds of every variant: default confirm.seeds after a confirm stage, else trial.seeds (or trial.seed)
+    seeds: list[int] | None = Field(None, min_length=1)
+
+
+class ConfirmConfig(StrictModel):
+    """After a search: its `top_k` configurations retrained with fresh `seeds` (never stopped early)."""
+
+    top_k: int = Field(3, ge=1)
+    seeds: list[int] = Field(min_length=1)
 
 
 class SweepConfig(StrictModel):
@@ -57,7 +70,14 @@ class SweepConfig(StrictModel):
     search: SearchConfig = SearchConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     resources: ResourcesConfig = ResourcesConfig()
+    confirm: ConfirmConfig | None = None
     ablation: AblationConfig | None = None
+
+    def stages(self) -> list[str]:
+        """The stages `ablate run` runs, in order: ``search`` (unless the file is an ablation
+        with an empty search space and no confirm), ``confirm``, ``ablation``."""
+        out = ["search"] if self.ablation is None or self.search.space or self.confirm else []
+        return out + (["confirm"] if self.confirm else []) + (["ablation"] if self.ablation else [])
 
 
 def as_distribution(value: Any, key: str = "value") -> Distribution:

@@ -37,7 +37,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ablate.atomic import atomic_file
-from ablate.config import SweepConfig
+from ablate.config import SweepConfig, TrialConfig
 from ablate.errors import ConfigError
 from ablate.results import TABLES, committed_trials, table_from_rows, write_trial
 from ablate.results.models import model_path, save_model
@@ -48,6 +48,7 @@ __all__ = [
     "FINAL",
     "RunStore",
     "TrialEnd",
+    "config_of",
     "epoch_dir_name",
     "read_checkpoint",
     "reconcile",
@@ -188,6 +189,10 @@ class TrialEnd:
         errored: Tune ended the trial in ERROR (its driver process failed).
         last_result: the last result Tune received (``{}`` when none).
         error: Tune's error message when errored.
+        trial_json: a confirm or ablation trial's resolved config (JSON); None for a search
+            trial, whose config is the base trial with `values` set.
+        fold: the validation fold with k-fold, else None.
+        columns: extra trials-row columns of the trial (``stage``, ``ablation_variant``, ...).
     """
 
     ray_trial_id: str
@@ -196,6 +201,27 @@ class TrialEnd:
     errored: bool = False
     last_result: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    trial_json: str | None = None
+    fold: int | None = None
+    columns: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_tune(cls, trial_id: str, config: Mapping[str, Any], errored: bool, last_result: Mapping[str, Any],
+                  error: str = "") -> TrialEnd:
+        """From a Tune trial's id, its config (what the searcher suggested) and how it ended."""
+        return cls(trial_id, dict(config["values"]), int(config["grid_point"]), errored, dict(last_result), error,
+                   config.get("trial"), config.get("fold"), dict(config.get("columns") or {}))
+
+
+def config_of(sweep: SweepConfig, values: Mapping[str, Any], trial_json: str | None = None) -> TrialConfig:
+    """A sweep trial's resolved config: the stage's own (`trial_json`) or the base with `values` set.
+
+    Raises:
+        ConfigError: the sampled combination is not a valid trial.
+    """
+    if trial_json is not None:
+        return TrialConfig.model_validate_json(trial_json)
+    return trial_config(sweep, values)
 
 
 def record_trial(results_dir: str | Path, sweep: SweepConfig, end: TrialEnd, store: RunStore) -> dict[str, Any]:
@@ -245,9 +271,10 @@ def reconcile(results_dir: str | Path, sweep: SweepConfig, ends: Iterable[TrialE
 
 
 def sweep_columns(sweep: SweepConfig, end: TrialEnd) -> dict[str, Any]:
-    """Columns a sweep adds to the trials row: sweep name, Tune ids, the searched values."""
+    """Columns a sweep adds to the trials row: sweep name, Tune ids, the searched values, the
+    stage's own columns (``stage``, ``ablation_variant``, ...)."""
     return {"sweep": sweep.name, "ray_trial_id": end.ray_trial_id, "grid_point": end.grid_point,
-            **space_columns(end.values)}
+            **space_columns(end.values), **end.columns}
 
 
 def _end_status(end: TrialEnd, epochs: int) -> tuple[str, str]:
@@ -265,9 +292,9 @@ def partial_tables(
     history = [{**r, "trial_id": row_id} for r in progress.get("history", [])]
     wall_s = float(progress.get("elapsed", sum(r["epoch_s"] for r in history)))
     try:
-        cfg, unresolved = trial_config(sweep, end.values), None
+        cfg, unresolved = config_of(sweep, end.values, end.trial_json), None
     except ConfigError:  # an invalid sampled combination: keep what is known
         cfg, unresolved = sweep.trial, end.values
     row = trial_row(cfg, trial_id=row_id, status=status, reason=reason, history=history,
-                    info=progress.get("info", {}), wall_s=wall_s, unresolved=unresolved)
+                    info=progress.get("info", {}), wall_s=wall_s, unresolved=unresolved, fold=end.fold)
     return {"trials": [row], "epochs": history}

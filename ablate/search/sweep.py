@@ -2,7 +2,7 @@
 
 `ablate.config.read_sweep` parses and validates a sweep file as data; `resolve_sweep` checks
 what needs the model registry, once: the base trial, every value of every search-space axis
-(for ``ablate run``) and every ablation variant.
+(for ``ablate run``), every ablation variant and the confirm stage's ``top_k``.
 """
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ablate.config import SweepConfig, read_sweep
+from ablate.errors import ConfigError
 from ablate.models.resolve import resolve
 from ablate.search.ablation import expand_ablation
 from ablate.search.space import validate_space
+from ablate.search.translate import grid_points
 
 __all__ = ["load_sweep", "resolve_sweep"]
 
@@ -38,7 +40,21 @@ def resolve_sweep(sweep: SweepConfig, *, check_space: bool = True, source: str =
         validate_space(sweep)
     if sweep.ablation is not None:
         expand_ablation(sweep)  # every variant must resolve now, not when it runs
+    if sweep.confirm is not None:
+        _check_confirm(sweep)
     return sweep
+
+
+def _check_confirm(sweep: SweepConfig) -> None:
+    """``confirm.top_k`` within the configurations the search tries; fresh seeds named once."""
+    assert sweep.confirm is not None
+    seeds = len(sweep.trial.seeds) if sweep.trial.seeds and "seed" not in sweep.search.space else 1
+    configs = len(grid_points(sweep)) // seeds * sweep.search.num_samples
+    if sweep.confirm.top_k > configs:
+        raise ConfigError(f"confirm.top_k is {sweep.confirm.top_k} but the search tries {configs} configuration(s); "
+                          f"lower confirm.top_k or raise search.num_samples")
+    if len(set(sweep.confirm.seeds)) != len(sweep.confirm.seeds):
+        raise ConfigError(f"confirm.seeds lists a seed twice ({sweep.confirm.seeds}); name each seed once")
 
 
 def load_sweep(

@@ -26,8 +26,8 @@ from ablate.errors import ConfigError
 from ablate.runners.ray.resources import Plan
 from ablate.runners.ray.timing import log_marks_from_env, mark
 from ablate.runners.ray.worker import failure_metrics, train_worker
-from ablate.runners.sweep_results import row_id_for
-from ablate.search.translate import space_columns, trial_config
+from ablate.runners.sweep_results import config_of, row_id_for
+from ablate.search.translate import space_columns
 
 TUNE_RETRIES = 2  # relaunches of a trial whose workers or driver failed (each resumes its checkpoint)
 
@@ -46,7 +46,8 @@ def trial_driver(config: dict[str, Any], setup: DriverSetup) -> None:
     """The Tune trial: validate the sampled config and run it as a Ray Train job.
 
     Args:
-        config: what `GridSearcher` suggested (``grid_point``, ``values``).
+        config: what the stage's searcher suggested (``grid_point``, ``values``, and ``trial``,
+            ``fold``, ``columns`` when set; `ablate.runners.ray.searcher`).
         setup: bound with ``tune.with_parameters``.
     """
     log_marks_from_env()
@@ -55,17 +56,18 @@ def trial_driver(config: dict[str, Any], setup: DriverSetup) -> None:
     row_id = row_id_for(sweep.name, tid)
     mark("driver_start", row_id=row_id)
     try:
-        cfg = trial_config(sweep, config["values"])
+        cfg = config_of(sweep, config["values"], config.get("trial"))
     except ConfigError as e:  # an invalid combination fails this trial, not the sweep
         tune.report(failure_metrics(sweep.search.metric, str(e)))
         return
     columns = {"sweep": sweep.name, "ray_trial_id": tid, "grid_point": config["grid_point"],
-               **space_columns(config["values"])}
+               **space_columns(config["values"]), **(config.get("columns") or {})}
     per_worker = {"CPU": plan.cpus_per_worker, **({"GPU": plan.gpus_per_worker} if plan.gpus_per_worker else {})}
     trainer = ray.train.torch.TorchTrainer(
         train_worker,
         train_loop_config={"config": cfg.model_dump_json(), "row_id": row_id, "columns": columns,
-                           "tb_dir": f"{setup.tb_root}/{row_id}", "metric": sweep.search.metric},
+                           "tb_dir": f"{setup.tb_root}/{row_id}", "metric": sweep.search.metric,
+                           "fold": config.get("fold")},
         scaling_config=ray.train.ScalingConfig(num_workers=plan.workers, use_gpu=plan.gpus_per_worker > 0,
                                                resources_per_worker=per_worker),
         run_config=ray.train.RunConfig(

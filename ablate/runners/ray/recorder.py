@@ -54,8 +54,7 @@ class Recorder(tune.Callback):
         last = dict(trial.last_result or {})
         free_placement_group(last.get("pg"))
         error = one_line(trial.get_error()) if errored else ""
-        end = TrialEnd(trial.trial_id, dict(trial.config["values"]), int(trial.config["grid_point"]),
-                       errored, last, error)
+        end = TrialEnd.from_tune(trial.trial_id, trial.config, errored, last, error)
         try:
             row = record_trial(self.results_dir, self.sweep, end, self.store)
         except Exception as e:  # noqa: BLE001 - the reconciliation pass writes it after fit()
@@ -74,8 +73,8 @@ def reconcile_ended(results_dir: Path, sweep: SweepConfig, store: RunStore, exp_
     """
     analysis = tune.ExperimentAnalysis(exp_path)
     ends = [
-        TrialEnd(t.trial_id, dict(t.config["values"]), int(t.config["grid_point"]), t.status == "ERROR",
-                 dict(t.last_result or {}), one_line(t.get_error()) if t.status == "ERROR" else "")
+        TrialEnd.from_tune(t.trial_id, t.config, t.status == "ERROR", t.last_result or {},
+                           one_line(t.get_error()) if t.status == "ERROR" else "")
         for t in analysis.trials
         if t.status in ("TERMINATED", "ERROR") and "values" in t.config
     ]

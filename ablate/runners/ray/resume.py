@@ -35,23 +35,26 @@ def experiment_name(sweep_name: str) -> str:
     return row_id_for(sweep_name, "").rstrip("-")
 
 
-def resumable_sweep(sweep: SweepConfig, results_dir: Path, exp_path: str, resume: bool,
+def resumable_sweep(sweep: SweepConfig, results_dir: Path, exp_paths: list[str], resume: bool,
                     console: Console) -> SweepConfig:
     """Check resume/new-run preconditions; on resume use the sweep stored when the run began
-    (``RESULTS/sweep.json``, written when the Tuner is created).
+    (``RESULTS/sweep.json``, written before the first stage starts).
+
+    Args:
+        exp_paths: the Tune experiment of every stage of the sweep, in order.
 
     Raises:
         ConfigError: a new run where one exists, or a resume where none does.
     """
     stored = results_dir / "sweep.json"
-    exists = tune.Tuner.can_restore(exp_path)
+    existing = [p for p in exp_paths if tune.Tuner.can_restore(p)]
     if not resume:
-        if exists:
-            raise ConfigError(f"{exp_path} holds an earlier run of sweep {sweep.name!r}: pass --resume to "
+        if existing:
+            raise ConfigError(f"{existing[0]} holds an earlier run of sweep {sweep.name!r}: pass --resume to "
                               "continue it, or use another --results folder")
         return sweep
-    if not exists:
-        raise ConfigError(f"nothing to resume: no run of sweep {sweep.name!r} at {exp_path}")
+    if not existing and not stored.is_file():
+        raise ConfigError(f"nothing to resume: no run of sweep {sweep.name!r} at {exp_paths[0]}")
     if not stored.is_file():
         return sweep
     before = SweepConfig.model_validate_json(stored.read_text())

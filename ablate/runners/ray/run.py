@@ -1,31 +1,24 @@
-"""`run_sweep`: one Ray Tune experiment per sweep, one Ray Train run per trial."""
+"""`run_sweep`: one Ray Tune experiment per stage of a sweep, one Ray Train run per trial."""
 
 from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import ray
-from ray import tune
 from rich.console import Console
 
 from ablate.config import SweepConfig
-from ablate.errors import ConfigError, SweepInterrupted
+from ablate.errors import ConfigError
 from ablate.runners.ray.cluster import apply_env, connect, start_local_ray
-from ablate.runners.ray.common import Progress, quiet_logger
-from ablate.runners.ray.driver import TUNE_RETRIES, DriverSetup, trial_driver
-from ablate.runners.ray.live import LiveView
-from ablate.runners.ray.recorder import Recorder, reconcile_ended
-from ablate.runners.ray.resources import Plan, plan_resources
-from ablate.runners.ray.resume import experiment_name, restore_tuner, resumable_sweep, storage_root
-from ablate.runners.ray.searcher import GridSearcher, make_scheduler, quiet_optuna
-from ablate.runners.ray.summary import known_statuses, print_best, sweep_trials
+from ablate.runners.ray.common import Progress
+from ablate.runners.ray.resume import experiment_name, resumable_sweep, storage_root
+from ablate.runners.ray.searcher import quiet_optuna
+from ablate.runners.ray.stages import run_stages, stage_experiment
+from ablate.runners.ray.summary import sweep_trials
 from ablate.runners.ray.timing import log_marks_from_env, mark
-from ablate.runners.sweep_results import RunStore
-from ablate.search.translate import grid_points
 
 
 @dataclass(frozen=True)
@@ -42,11 +35,13 @@ class SweepRun:
     progress: Progress
     console: Console
     source: str  # the sweep as the user named it (a name or a file)
+    variants: tuple[str, ...] = ()  # --variant: the ablation variants to run (all when empty)
 
     def resume_command(self) -> str:
         """The command that continues this run."""
         return (f"ablate run {shlex.quote(self.source)} --resume --results {shlex.quote(str(self.results_dir))}"
                 + (f" --storage {shlex.quote(self.storage)}" if self.storage else "")
+                + "".join(f" --variant {shlex.quote(v)}" for v in self.variants)
                 + (f" --address {self.address}" if self.address else " --local"))
 
 
@@ -62,6 +57,7 @@ def run_sweep(
     progress: Progress = "auto",
     console: Console | None = None,
     source: str | None = None,
+    variants: list[str] | None = None,
 ) -> pd.DataFrame:
     """Run a sweep with Ray Tune (one Ray Train job per trial) and write its Parquet rows.
 
@@ -79,9 +75,13 @@ def run_sweep(
             (live on a terminal, lines otherwise).
         console: where progress and the summary go (stderr by default).
         source: the sweep as the user named it (a name or a file), for the ``--resume`` hint.
+        variants: the ablation variants to run (``--variant``); all when None.
+
+    Every stage of the sweep runs in order (`ablate.runners.ray.stages`): the search, the
+    confirmation of its top configurations, the ablation.
 
     Returns:
-        The trials rows of this sweep (one per Tune trial), best first.
+        The trials rows of this sweep (one per Tune trial, every stage), best first.
 
     Raises:
         ConfigError: bad flags, nothing to resume, an existing run without ``resume``, a trial
@@ -98,9 +98,11 @@ def run_sweep(
     results_dir = Path(results_dir).resolve()
     root = storage_root(storage, results_dir)
     exp_path = f"{root}/{experiment_name(sweep.name)}"
-    sweep = resumable_sweep(_with_data(sweep, data_override), results_dir, exp_path, resume, console)
+    sweep = _with_data(sweep, data_override)
+    sweep = resumable_sweep(sweep, results_dir, [stage_experiment(exp_path, s) for s in sweep.stages()],
+                            resume, console)
     run = SweepRun(sweep, results_dir, root, exp_path, resume, address, storage, progress, console,
-                   source or sweep.name)
+                   source or sweep.name, tuple(variants or ()))
     started_here = not ray.is_initialized()
     mark("ray_init")
     if started_here and address:
@@ -110,78 +112,16 @@ def run_sweep(
     mark("ray_ready")
     try:
         with quiet_optuna():
-            return _run(run)
+            run_stages(run)
+        trials = sweep_trials(results_dir, sweep)
+        if len(sweep.stages()) > 1:
+            run.console.print(f"{len(trials)} trial(s) in {len(sweep.stages())} stages: "
+                              + ", ".join(f"{st} {(trials['stage'] == st).sum()}" for st in sweep.stages()),
+                              highlight=False)
+        return trials
     finally:
         if started_here:
             ray.shutdown()
-
-
-def _run(run: SweepRun) -> pd.DataFrame:
-    sweep, results_dir = run.sweep, run.results_dir
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    if len(nodes) > 1 and not run.storage:
-        raise ConfigError(f"the cluster has {len(nodes)} nodes: pass --storage (a shared path or URI) "
-                          "so every node reads and writes the same checkpoints")
-    plan = plan_resources(sweep, ray.cluster_resources(), strict=run.address is None)
-    client = ray.util.client.ray.is_connected()
-    store = RunStore(f"{run.storage_root}/train")
-    setup = DriverSetup(sweep, store.root, str(results_dir / "tensorboard"), plan)
-    trainable = tune.with_resources(tune.with_parameters(trial_driver, setup=setup), plan.driver)
-    searcher = GridSearcher(sweep)
-    view = None if run.progress == "off" or client else LiveView(
-        run.console, run.progress, sweep, searcher.total, known_statuses(results_dir, sweep))
-    callbacks = [] if client else [Recorder(results_dir, sweep, store, view)]
-    if run.resume:
-        tuner = restore_tuner(run.exp_path, trainable, callbacks)
-    else:
-        tuner = _new_tuner(run, trainable, searcher, plan, callbacks)
-        results_dir.mkdir(parents=True, exist_ok=True)
-        (results_dir / "sweep.json").write_text(sweep.model_dump_json(indent=2))  # what --resume uses
-    run.console.print(f"[bold]ablate run {sweep.name}[/]: {searcher.total} trial(s) "
-                      f"({len(grid_points(sweep))} grid point(s) x {sweep.search.num_samples}), "
-                      f"{min(plan.concurrency, searcher.total)} at a time, {plan.workers} worker(s) each; "
-                      f"experiment {run.exp_path}", highlight=False, soft_wrap=True)
-    if view:
-        view.start()
-    mark("tune_fit")
-    try:
-        with quiet_logger("ray.tune"):  # its end-of-run error list repeats what the recorder printed
-            tuner.fit()
-    finally:
-        if view:
-            view.stop()
-    mark("tune_done")
-    ended, known = reconcile_ended(results_dir, sweep, store, run.exp_path)
-    mark("reconciled")
-    trials = sweep_trials(results_dir, sweep)
-    print_best(run.console, sweep, trials, results_dir)
-    unfinished = searcher.total - ended
-    if unfinished > 0:  # Ctrl-C (Tune stops gracefully and saves its state) or a lost driver
-        raise SweepInterrupted(
-            f"sweep {sweep.name} stopped with {unfinished} of {searcher.total} trial(s) unfinished "
-            f"({known - ended} started); continue it with: {run.resume_command()}")
-    return trials
-
-
-def _new_tuner(run: SweepRun, trainable: Any, searcher: GridSearcher, plan: Plan,
-               callbacks: list[tune.Callback]) -> tune.Tuner:
-    sweep = run.sweep
-    return tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(
-            search_alg=searcher, scheduler=make_scheduler(sweep), num_samples=searcher.total,
-            max_concurrent_trials=plan.concurrency, metric=sweep.search.metric, mode=sweep.search.mode,
-            trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
-        ),
-        run_config=tune.RunConfig(
-            name=experiment_name(sweep.name), storage_path=run.storage_root, verbose=0, callbacks=callbacks,
-            failure_config=tune.FailureConfig(max_failures=TUNE_RETRIES),  # relaunch, resume the run
-        ),
-    )
-
-
-def _trial_name(trial: Any) -> str:
-    return trial.trial_id  # never a timestamp: restore finds trials and runs by name
 
 
 def _with_data(sweep: SweepConfig, data_override: str | None) -> SweepConfig:
@@ -196,8 +136,6 @@ def _with_data(sweep: SweepConfig, data_override: str | None) -> SweepConfig:
         data["cache_dir"] = str(Path(data["cache_dir"]).expanduser().resolve())
     if trial.get("weights_path"):
         trial["weights_path"] = str(Path(trial["weights_path"]).expanduser().resolve())
-    if data["folds"] > 1:
-        raise ConfigError("data.folds > 1 runs through `ablate trial` (one row per fold); a sweep uses one split")
     from ablate.config import validate_sweep
 
     return validate_sweep({**sweep.model_dump(mode="json"), "trial": trial}, source=f"sweep {sweep.name}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from ablate.config import SweepConfig
+from ablate.search.stages import StageTrial
 from ablate.search.translate import SpaceSampler, grid_points, make_sampler, sampled_axes
 
 # a resumed trial re-reports the epochs its checkpoint already holds; Optuna keeps the first value
@@ -37,7 +39,12 @@ class GridSearcher(Searcher):
     """Outer product of the grid axes; each point has its own Optuna searcher and num_samples.
 
     Trials are issued round-robin over the points. Suggested configs are
-    ``{"ray_trial_id", "grid_point", "values": {dotted path: value}}``.
+    ``{"ray_trial_id", "grid_point", "values": {dotted path: value}, "fold", "columns"}``.
+
+    **k-fold** (``data.folds = k > 1``): one Optuna trial is all k folds of one sampled
+    configuration: the folds are issued as k Tune trials in a row (same values, ``fold`` 0..k-1)
+    and Optuna is told the mean of the metric over the folds when the last one ends (a fold
+    that failed makes the Optuna trial failed). Intermediate results do not reach Optuna then.
     """
 
     def __init__(self, sweep: SweepConfig) -> None:
@@ -46,8 +53,12 @@ class GridSearcher(Searcher):
         self._points = grid_points(sweep)
         self._axes = sampled_axes(search)
         self._per_point = search.num_samples
+        self._folds = max(1, sweep.trial.data.folds)
         self._issued = [0] * len(self._points)
         self._owner: dict[str, int] = {}
+        self._queue: list[dict[str, Any]] = []  # folds 1..k-1 of the last sampled configuration
+        self._group: dict[str, str] = {}  # Tune trial id -> the Tune trial id Optuna knows (fold 0's)
+        self._fold_results: dict[str, list[tuple[float, bool]]] = {}
         self._subs: list[OptunaSearch | None] = [
             OptunaSearch(
                 space=SpaceSampler(self._axes), metric=search.metric, mode=search.mode,
@@ -58,12 +69,17 @@ class GridSearcher(Searcher):
 
     @property
     def total(self) -> int:
-        return len(self._points) * self._per_point
+        return len(self._points) * self._per_point * self._folds
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # the space and metric came with the sweep
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self._queue:
+            nxt = self._queue.pop(0)
+            self._owner[trial_id] = nxt["grid_point"]
+            self._group[trial_id] = nxt.pop("group")
+            return {"ray_trial_id": trial_id, **nxt}
         open_points = [i for i, n in enumerate(self._issued) if n < self._per_point]
         if not open_points:
             return Searcher.FINISHED
@@ -77,44 +93,107 @@ class GridSearcher(Searcher):
             values.update({key: params[key] for key in self._axes})
         self._issued[i] += 1
         self._owner[trial_id] = i
-        return {"ray_trial_id": trial_id, "grid_point": i, "values": values}
+        self._group[trial_id] = trial_id
+        columns = {"stage": "search"}
+        if self._folds > 1:
+            self._queue = [{"grid_point": i, "values": values, "fold": f, "columns": columns, "group": trial_id}
+                           for f in range(1, self._folds)]
+        return {"ray_trial_id": trial_id, "grid_point": i, "values": values,
+                "fold": 0 if self._folds > 1 else None, "columns": columns}
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         sub = self._sub_of(trial_id)
-        if sub is not None and self.metric in result:
+        if sub is not None and self._folds == 1 and self.metric in result:
             sub.on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         sub = self._sub_of(trial_id)
-        if sub is not None:
+        if sub is None:
+            return
+        if self._folds == 1:
             sub.on_trial_complete(trial_id, result, error)
+            return
+        group = self._group[trial_id]
+        value = (result or {}).get(self.metric, math.nan)
+        done = self._fold_results.setdefault(group, [])
+        done.append((float(value) if value is not None else math.nan, error))
+        if len(done) == self._folds:  # the configuration's last fold: Optuna sees the mean
+            failed = any(e or math.isnan(v) for v, e in done)
+            mean = math.nan if failed else sum(v for v, _ in done) / len(done)
+            sub.on_trial_complete(group, None if failed else {self.metric: mean}, failed)
 
     def _sub_of(self, trial_id: str) -> OptunaSearch | None:
         i = self._owner.get(trial_id)
         return None if i is None else self._subs[i]
 
-    # Tune's Searcher save/restore protocol. The state holds live OptunaSearch objects (Optuna
-    # studies), which Ray itself can only persist by pickling: its own OptunaSearch.restore and
-    # Tuner.restore (tuner.pkl) unpickle files from the same experiment folder. So this adds no
-    # trust boundary of its own: `--resume` executes whatever the experiment folder holds, and
-    # must only be pointed at storage the user controls (README, "Resume").
     def save(self, checkpoint_path: str) -> None:
-        import ray.cloudpickle as pickle
-
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.__dict__, f)
+        _save(self, checkpoint_path)
 
     def restore(self, checkpoint_path: str) -> None:
-        import ray.cloudpickle as pickle
-
-        with open(checkpoint_path, "rb") as f:
-            self.__dict__.update(pickle.load(f))
+        _restore(self, checkpoint_path)
 
 
-def make_scheduler(sweep: SweepConfig) -> TrialScheduler:
-    """ASHA on ``epoch`` (``max_t=epochs``), or FIFO for ``scheduler.kind: none``."""
+class FixedSearcher(Searcher):
+    """A fixed list of trials, issued once each in order (the confirm and ablation stages).
+
+    Suggested configs are ``{"ray_trial_id", "grid_point": index, "values": {}, "trial": the
+    resolved config as JSON, "fold", "columns"}``.
+    """
+
+    def __init__(self, trials: list[StageTrial], metric: str, mode: str) -> None:
+        super().__init__(metric=metric, mode=mode)
+        self._items = [{"trial": t.config.model_dump_json(), "fold": t.fold, "columns": dict(t.columns)}
+                       for t in trials]
+        self._next = 0
+
+    @property
+    def total(self) -> int:
+        return len(self._items)
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self._next >= len(self._items):
+            return Searcher.FINISHED
+        i, self._next = self._next, self._next + 1
+        return {"ray_trial_id": trial_id, "grid_point": i, "values": {}, **self._items[i]}
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        pass
+
+    def save(self, checkpoint_path: str) -> None:
+        _save(self, checkpoint_path)
+
+    def restore(self, checkpoint_path: str) -> None:
+        _restore(self, checkpoint_path)
+
+
+# Tune's Searcher save/restore protocol. The state holds live OptunaSearch objects (Optuna
+# studies), which Ray itself can only persist by pickling: its own OptunaSearch.restore and
+# Tuner.restore (tuner.pkl) unpickle files from the same experiment folder. So this adds no
+# trust boundary of its own: `--resume` executes whatever the experiment folder holds, and
+# must only be pointed at storage the user controls (README, "Resume").
+def _save(searcher: Searcher, checkpoint_path: str) -> None:
+    import ray.cloudpickle as pickle
+
+    with open(checkpoint_path, "wb") as f:
+        pickle.dump(searcher.__dict__, f)
+
+
+def _restore(searcher: Searcher, checkpoint_path: str) -> None:
+    import ray.cloudpickle as pickle
+
+    with open(checkpoint_path, "rb") as f:
+        searcher.__dict__.update(pickle.load(f))
+
+
+def make_scheduler(sweep: SweepConfig, stage: str = "search") -> TrialScheduler:
+    """ASHA on ``epoch`` (``max_t=epochs``) for a search; FIFO for ``scheduler.kind: none``, for
+    the confirm and ablation stages (never stopped early) and with k-fold (ASHA would compare
+    single folds' curves, while Optuna sees a configuration's fold mean)."""
     sched = sweep.scheduler
-    if sched.kind == "none":
+    if sched.kind == "none" or stage != "search" or sweep.trial.data.folds > 1:
         return FIFOScheduler()
     epochs = sweep.trial.epochs
     return AsyncHyperBandScheduler(

@@ -99,7 +99,8 @@ def train_worker(loop: dict[str, Any]) -> None:
     try:
         cfg = TrialConfig.model_validate_json(loop["config"])
         outcome = run_trial(cfg, runtime=runtime, reporter=reporter, resume=resume,
-                            tb_dir=loop["tb_dir"], trial_id=loop["row_id"], extra_columns=loop["columns"])
+                            tb_dir=loop["tb_dir"], trial_id=loop["row_id"], extra_columns=loop["columns"],
+                            fold=loop.get("fold"))
     except AblateError as e:  # bad data/model input: recorded, not retried
         reporter.final(failure_metrics(loop["metric"], str(e)), None)
         return
