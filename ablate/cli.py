@@ -187,6 +187,9 @@ def _mount_optional() -> None:
     except ImportError:
         return
     app.add_typer(data_app, name="data", help="Datasets: synthetic, cache, build, audit")
+    from ablate.cli_probe import probe_app
+
+    app.add_typer(probe_app, name="probe", help="Shortcut checks: source probe, leave-one-source-out")
 
 
 _mount_optional()
