@@ -22,6 +22,7 @@ import torch
 from ablate.config import DataConfig
 from ablate.data.cache import DecodedImages, cache_root, decode_all
 from ablate.data.images import IMAGE_EXTS
+from ablate.data.mask import apply_mask
 from ablate.data.samples import Sample, read_manifest
 from ablate.data.scenarios import apply_scenario
 from ablate.data.splits import make_splits, official_split
@@ -337,9 +338,8 @@ def prepare_data(
     train, val, test = make_splits(samples, cfg, fold, labels=lab.tolist(), class_names=names)
 
     def split(ix: np.ndarray) -> Split:
-        return Split(
-            _tensor(decoded.images, rows[ix]), torch.from_numpy(lab[ix]), [samples[i] for i in ix]
-        )
+        images = apply_mask(_tensor(decoded.images, rows[ix]), cfg.mask)  # data.mask: a copy
+        return Split(images, torch.from_numpy(lab[ix]), [samples[i] for i in ix])
 
     fold_note = f", fold {fold or 0} of {cfg.folds}" if cfg.folds > 1 else ""
     say(

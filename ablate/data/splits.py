@@ -26,7 +26,7 @@ from ablate.config import DataConfig
 from ablate.data.samples import Sample
 from ablate.errors import ConfigError, DataError
 
-__all__ = ["grouped_pick", "kfold_indices", "make_splits", "official_split"]
+__all__ = ["grouped_pick", "holdable_sources", "kfold_indices", "make_splits", "official_split"]
 
 Indices = np.ndarray  # sorted int64 indices into the sample list
 
@@ -196,6 +196,7 @@ def make_splits(
     every = np.arange(len(samples), dtype=np.int64)
     if cfg.hold_out_source is not None:
         test, pool = _source_part(samples, cfg.hold_out_source)
+        _check_classes_left(samples, labels, class_names, pool, cfg.hold_out_source)
         official, given_val = None, None
     elif official is None:
         test = _test_part(samples, labels, every, cfg, class_names)
@@ -227,6 +228,29 @@ def _source_part(samples: Sequence[Sample], source: str) -> tuple[Indices, Indic
     held = {samples[i].patient_id for i in test if samples[i].patient_id}
     pool = np.array([i for i in np.nonzero(src != source)[0] if samples[i].patient_id not in held], dtype=np.int64)
     return test, pool
+
+
+def holdable_sources(samples: Sequence[Sample], labels: Sequence[int]) -> list[str]:
+    """Sources that leave-one-source-out can hold out: no class has all its images in them."""
+    by_class: dict[int, set[str]] = {}
+    for s, c in zip(samples, labels, strict=True):
+        by_class.setdefault(c, set()).add(s.source)
+    alone = {next(iter(srcs)) for srcs in by_class.values() if len(srcs) == 1}
+    return sorted({s.source for s in samples if s.source} - alone)
+
+
+def _check_classes_left(
+    samples: Sequence[Sample], labels: Sequence[int], names: Sequence[str], pool: Indices, source: str
+) -> None:
+    """Fail when holding out `source` leaves a class without training images."""
+    left = {labels[i] for i in pool}
+    gone = [names[c] for c in sorted(set(labels) - left)]
+    if gone:
+        ok = ", ".join(holdable_sources(samples, labels)) or "none (every class has a single source)"
+        raise DataError(
+            f"data.hold_out_source {source!r} holds every image of class(es) {', '.join(gone)}: "
+            f"training would never see them; sources that can be held out: {ok}"
+        )
 
 
 def _check_fold(cfg: DataConfig, fold: int | None) -> int:
