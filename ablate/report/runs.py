@@ -118,13 +118,37 @@ def paper_data(dataset: str, scenario: str) -> str | None:
     return None
 
 
-def ok_trials(res: Results) -> pd.DataFrame:
-    """Finished trials with their ``config`` id and ``dataset`` name."""
+def ok_trials(res: Results, stages: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Finished trials with their ``config`` id and ``dataset`` name.
+
+    Rows of a study (``ablate run`` writes a ``stage`` column: search, confirm, ablation):
+
+    Args:
+        stages: only the rows of these stages (rows without a stage, from ``ablate trial`` or
+            older results, count as any stage). When None, one row per configuration, seed and
+            fold: a configuration's *search* rows are left out when the study confirmed it (the
+            search picked them as the best of many draws, so they are biased upward), and the
+            ablation's base rows, which repeat the confirmed winner with the confirm seeds, give
+            way to the confirm rows.
+    """
     t = res.trials
     t = t[t.status == "ok"].copy() if not t.empty else t.copy()
     t["config"] = config_ids(t) if len(t) else pd.Series(dtype=object)
     t["dataset"] = dataset_names(t) if len(t) else pd.Series(dtype=object)
-    return t
+    if "stage" not in t or t.empty:
+        return t
+    st = t["stage"]
+    if stages is not None:
+        return t[st.isin(stages) | st.isna()]
+    confirmed = set(t.config[st == "confirm"])
+    t = t[~((st == "search") & t.config.isin(confirmed))]
+    order = t["stage"].map(_STAGE_ORDER).fillna(1)
+    keep = t.assign(_order=order).sort_values("_order", kind="stable")
+    keep = keep.drop_duplicates([c for c in ("config", "seed", "fold") if c in keep.columns])
+    return t.loc[t.index.isin(keep.index)]
+
+
+_STAGE_ORDER = {"confirm": 0, "search": 1, "ablation": 2}  # which row of a repeated (config, seed, fold) stays
 
 
 @dataclass

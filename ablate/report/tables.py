@@ -47,10 +47,10 @@ from ablate.report.runs import (
     select_config,
 )
 from ablate.report.shortcuts import shortcut_checks
-from ablate.report.studies import ablation, search_summary
+from ablate.report.studies import ablation, confirmed, search_summary
 from ablate.results.store import Results
 
-__all__ = ["SECTIONS", "Section", "ablation", "backbones", "build_sections", "kfold", "per_class", "robustness", "scenarios", "search_summary"]
+__all__ = ["SECTIONS", "Section", "ablation", "backbones", "build_sections", "confirmed", "kfold", "per_class", "robustness", "scenarios", "search_summary"]
 
 def backbones(res: Results, alpha: float = stats.ALPHA) -> Section | None:
     """Table 2 (CXR-5) / Table 10 (COVIDx-CT): backbones, accuracy, params and fp32 MB."""
@@ -290,7 +290,8 @@ def robustness(res: Results, alpha: float = stats.ALPHA) -> Section | None:
 
 SECTIONS: dict[str, Callable[[Results, float], Section | None]] = {
     "backbones": backbones, "kfold": kfold, "scenarios": scenarios, "per_class": per_class,
-    "robustness": robustness, "ablation": ablation, "search": search_summary, "shortcuts": shortcut_checks,
+    "robustness": robustness, "confirm": confirmed, "ablation": ablation, "search": search_summary,
+    "shortcuts": shortcut_checks,
 }
 
 
@@ -318,4 +319,12 @@ def build_sections(res: Results, alpha: float = stats.ALPHA) -> tuple[list[Secti
         left = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items() if k != "ok")
         missing.append(f"trials left out of the tables (only status ok count): {left}; "
                        f"{counts.get('ok', 0)} ok")
+    if "stage" in t and (t.stage == "confirm").any():
+        every, kept = ok_trials(res, tuple(t.stage.dropna().unique())), ok_trials(res)
+        gone = every[~every.trial_id.isin(kept.trial_id)]
+        if len(gone):
+            missing.append(f"{(gone.stage == 'search').sum()} search and {(gone.stage == 'ablation').sum()} ablation "
+                           "row(s) of confirmed configurations stand aside in the tables other than search, confirm "
+                           "and ablation: a search's pick is biased upward and the ablation's base repeats the "
+                           "confirm runs; the confirm rows stand for them")
     return built, missing
