@@ -158,12 +158,14 @@ def run_source_probe(
         DataError: no sources, an unknown class, a class with one source, fewer than two sources.
     """
     from ablate.api import expand_seeds, load_with_data
-    from ablate.report.runs import dataset_names
 
     base = load_with_data(config or PROBE_CONFIG, overrides, data, check_space=False).trial
     samples, desc = load_samples(base.data)
     names, labels = apply_scenario(samples, base.data.scenario)
-    tasks = probe_tasks(samples, names, labels, within)
+    tasks = probe_tasks(samples, names, labels, within)  # bad requests fail before torch loads
+
+    from ablate.report.runs import dataset_names
+
     data_name = dataset_names(pd.DataFrame({"cfg.data.path": [base.data.path], "cfg.data.format": [base.data.format],
                                             "data_source": [desc]})).iloc[0]
 

@@ -14,7 +14,7 @@ def resolve_results(target: str | Path) -> Path:
 
     p = Path(target)
     for cand in (p, Path("results") / str(target)):
-        if (cand / "trials").is_dir():
+        if (cand / "trials").is_dir() or (cand / "probes").is_dir():  # probes: `ablate probe source`
             return cand
     raise AblateError(
         f"no results found at {target} (nor results/{target}); run `ablate trial` or `ablate run` first"
