@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,3 +73,25 @@ TINY = [
     "data.test_per_class=20",
     "data.val_fraction=0.2",
 ]
+
+
+def tensorboard_run(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """A TensorBoard run folder as TensorBoard reads it: each scalar tag's last value and the
+    HParams plugin's session values (``hparams``, name -> value)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    ea = EventAccumulator(str(run_dir))
+    ea.Reload()
+    scalars = {tag: ea.Scalars(tag)[-1].value for tag in ea.Tags()["scalars"]}
+    try:
+        content = ea.PluginTagToContent("hparams")
+    except KeyError:  # no HParams written
+        content = {}
+    hparams: dict[str, Any] = {}
+    raw = content.get("_hparams_/session_start_info")
+    if raw is not None:
+        info = plugin_data_pb2.HParamsPluginData.FromString(raw).session_start_info
+        for name, value in info.hparams.items():
+            hparams[name] = value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
+    return {"scalars": scalars, "hparams": hparams}

@@ -102,10 +102,13 @@ class TrialConfig(StrictModel):
     pretrained: Literal["none", "imagenet"] = "none"
     weights_path: str | None = None  # local state dict, loaded with weights_only=True
     aux_weight: float = Field(0.4, ge=0.0)  # Inception-v3 auxiliary loss weight; 0 = off
-    # momentum of every BatchNorm layer; None keeps torchvision's (0.1, MobileNetV3: 0.01)
+    # momentum of every BatchNorm layer; None: the backbone's (torchvision 0.1, MobileNetV3 0.01)
+    # raised to 3 / steps-per-epoch (at most 0.1), so each validation sees this epoch's statistics
     bn_momentum: float | None = Field(None, gt=0.0, le=1.0)
     input_size: int = Field(299, ge=16, le=1024)
-    batch_size: int = Field(128, ge=1)
+    batch_size: int = Field(128, ge=1)  # per worker; lowered on a small training set (min_steps_per_epoch)
+    # an epoch has at least this many steps: batch = min(batch_size, n_train // steps), >= 16; 0 = off
+    min_steps_per_epoch: int = Field(32, ge=0)
     eval_batch_size: int | None = Field(None, ge=1)
     epochs: int = Field(40, ge=1)  # total; phases are consumed in order
     phases: list[PhaseConfig] = Field(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +29,13 @@ from ablate.engine.metrics import confusion_matrix, per_class_metrics
 from ablate.engine.phases import make_optimizer, phase_lr
 from ablate.engine.robustness import paper_levels, robustness_eval
 from ablate.engine.runtime import Runtime, local_runtime, seed_everything
+from ablate.engine.small_data import (
+    apply_bn_momentum,
+    at_chance,
+    bn_momentum_for,
+    chance_level,
+    train_batch_size,
+)
 from ablate.errors import TrialFailed
 from ablate.models import build_model, model_size
 from ablate.results.record import environment, trial_row
@@ -34,6 +43,7 @@ from ablate.results.record import environment, trial_row
 __all__ = ["Reporter", "TrialOutcome", "run_trial", "unwrap"]
 
 State = dict[str, Any]
+log = logging.getLogger(__name__)
 
 
 class Reporter(Protocol):
@@ -105,7 +115,8 @@ def run_trial(
         trial_id: row id; ``cfg.trial_id()`` (plus ``-fold<k>``) when None.
         fold: with ``data.folds > 1``, the fold used for validation.
         extra_columns: added to the trials row (sweep name, searched values, ...).
-        progress: one-line progress messages (data preparation).
+        progress: one-line messages (data preparation; a warning when val accuracy is at chance at
+            the end of a phase); None: data messages are dropped, warnings logged.
 
     Returns:
         The outcome; a NaN/inf loss gives status ``failed`` with the reason, not an exception.
@@ -133,10 +144,14 @@ def run_trial(
         hflip=cfg.data.hflip,
     )
     ws, rank = runtime.world_size, runtime.rank
+    n_train = len(data.train.labels)
+    bs = train_batch_size(cfg.batch_size, n_train, ws, cfg.min_steps_per_epoch)  # small sets: smaller batches
     train = TensorBatches(
-        data.train.images, data.train.labels, cfg.batch_size, shuffle=True, seed=cfg.seed,
-        rank=rank, world_size=ws, drop_last=len(data.train.labels) > cfg.batch_size * ws, pin=on_cuda,
+        data.train.images, data.train.labels, bs, shuffle=True, seed=cfg.seed,
+        rank=rank, world_size=ws, drop_last=n_train > bs * ws, pin=on_cuda,
     )
+    bn = cfg.bn_momentum if cfg.bn_momentum is not None else apply_bn_momentum(net, bn_momentum_for(len(train)))
+    chance = chance_level(data.val.labels, k)
     eval_bs = cfg.eval_batch_size or cfg.batch_size
     val = TensorBatches(data.val.images, data.val.labels, eval_bs, pin=on_cuda)
     info = {
@@ -144,7 +159,9 @@ def run_trial(
         "n_train": len(data.train.labels), "n_val": len(data.val.labels), "n_test": len(data.test.labels),
         "dataset_hash": data.dataset_hash, "data_source": data.source_desc,
         "skipped_images": json.dumps(data.skipped), **environment(runtime.device, ws),
+        "train_batch_size": bs, "train_bn_momentum": bn, "steps_per_epoch": len(train),
     }
+    extra_columns = dict(extra_columns or {})
     reporter.on_start(info)
     tb = _tensorboard(tb_dir) if runtime.is_main else None
     grads = None
@@ -165,6 +182,8 @@ def run_trial(
     optimizer, phase_idx = None, -1
     scaler = torch.amp.GradScaler("cuda") if ctx.amp and not torch.cuda.is_bf16_supported() else None
     status, reason = "ok", ""
+    say = progress or log.warning
+    warned = False
     try:
         for e in range(start, len(plan)):
             if plan[e] != phase_idx:
@@ -203,15 +222,23 @@ def run_trial(
                 _state, model, optimizer, phase_idx, best, history, grad_rows, time.perf_counter() - t0
             )
             reporter.on_epoch(row, state_fn)
+            phase_ends = e + 1 == len(plan) or plan[e + 1] != phase_idx
+            if phase_ends and not warned and at_chance(ev["acc"], chance):
+                warned = True
+                say(_chance_warning(cfg, history, phase_idx, chance, bs, bn))
             if cfg.stop_at_val_acc is not None and ev["acc"] >= cfg.stop_at_val_acc:
                 break
     except TrialFailed as err:
         status, reason = "failed", str(err)
-    finally:
+    except BaseException:
         if tb is not None:
             tb.close()
+        raise
 
     tables, test, status, reason = _final_tables(tid, model, data, ctx, best, history, status, reason, eval_bs, on_cuda)
+    if tb is not None:
+        _log_final(tb, cfg, extra_columns, best, test, bs, bn)
+        tb.close()
     tables["gradients"] = grad_rows
     if cfg.analysis.robustness and status == "ok":
         tables["robustness"] = _robustness(cfg, tid, model, data, ctx, eval_bs)
@@ -245,6 +272,40 @@ def _robustness(cfg, tid, model, data, ctx, eval_bs) -> list[dict[str, Any]]:
     rows = robustness_eval(model, data.test.images, data.test.labels, levels, ctx.preprocess, ctx.device,
                            eval_bs, cfg.analysis.robustness_seed)
     return [{"trial_id": tid, **r} for r in rows]
+
+
+def _chance_warning(cfg: TrialConfig, history: list[dict[str, Any]], phase_idx: int, chance: float,
+                    bs: int, bn: float | None) -> str:
+    """One line: validation accuracy is at chance at the end of a phase, and what to try."""
+    phase = cfg.phases[phase_idx]
+    last = history[-1]
+    head = (f"warning: val accuracy {last['val_acc']:.2f} is at chance ({chance:.2f}) after phase {phase_idx} "
+            f"({phase.optimizer} lr {phase.learning_rate:g}, epoch {last['epoch']})")
+    earlier = max((r["val_acc"] for r in history if r["phase"] < phase_idx), default=None)
+    if earlier is not None and not at_chance(earlier, chance):
+        return (f"{head}, down from {earlier:.2f} before the handover: lower phases.{phase_idx}.lr "
+                f"or search it and the handover epoch (phases.{phase_idx - 1}.epochs)")
+    return (f"{head}: try more epochs, a smaller batch_size (now {bs}) or bn_momentum 0.1 (now {bn}); "
+            "raw 0-255 pixels (data.normalize none) also want a lower lr than data.normalize imagenet")
+
+
+def _log_final(tb: Any, cfg: TrialConfig, extra: dict[str, Any], best: dict[str, Any], test: dict[str, float],
+               bs: int, bn: float | None) -> None:
+    """Test metrics as scalars (at the best epoch) and the trial's HParams: its searched values
+    (``space.*`` columns) and main settings, with the final val / test accuracy."""
+    step = max(best["epoch"], 0)
+    for key in ("acc", "loss"):
+        if not math.isnan(test[key]):
+            tb.add_scalar(f"test/{key}", test[key], step)
+    hp: dict[str, Any] = {"backbone": cfg.backbone, "variant": cfg.variant, "seed": cfg.seed,
+                          "epochs": cfg.epochs, "input_size": cfg.input_size, "batch_size": bs,
+                          "bn_momentum": bn if bn is not None else "none"}
+    hp.update({k.removeprefix("space."): v for k, v in extra.items() if k.startswith("space.")})
+    hp = {k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v) for k, v in hp.items()}
+    metrics = {"hparams/val_acc": best["val_acc"] if best["epoch"] > 0 else math.nan,
+               "hparams/test_acc": test["acc"], "hparams/best_epoch": best["epoch"]}
+    tb.add_hparams(hp, metrics, run_name=".", global_step=step)  # "." = this trial's own run folder
+    tb.flush()
 
 
 def _tensorboard(tb_dir: str | Path | None):

@@ -74,6 +74,8 @@ class TrialRecord:
     dataset_hash: str | None
     data_source: str | None
     skipped_images: str | None  # JSON list
+    train_batch_size: int | None  # per worker, after the small-set cap (config batch_size is the most)
+    train_bn_momentum: float | None  # BatchNorm momentum it trained with (None: no BatchNorm)
     device: str | None
     world_size: int | None
     ablate_version: str
@@ -96,7 +98,7 @@ class TrialRecord:
 # checkpoint's progress file, so a row built from a checkpoint has them too.
 INFO_COLUMNS = (
     "params", "fp32_mb", "num_classes", "class_names", "n_train", "n_val", "n_test", "dataset_hash",
-    "data_source", "skipped_images",
+    "data_source", "skipped_images", "train_batch_size", "train_bn_momentum",
 )
 
 

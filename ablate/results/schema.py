@@ -49,6 +49,8 @@ TABLES: dict[str, pa.Schema] = {
             ("dataset_hash", pa.string()),
             ("data_source", pa.string()),
             ("skipped_images", pa.string()),  # JSON list of dropped unreadable images
+            ("train_batch_size", pa.int64()),  # per worker, as trained (small sets: below batch_size)
+            ("train_bn_momentum", pa.float64()),  # BatchNorm momentum as trained
             ("device", pa.string()),
             ("world_size", pa.int64()),
             ("ablate_version", pa.string()),

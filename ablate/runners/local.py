@@ -48,7 +48,8 @@ class ConsoleReporter:
         self.console.print(
             f"[bold]{self.label}[/] {info['n_train']} train / {info['n_val']} val / {info['n_test']} test images, "
             f"{info['num_classes']} classes, {info['params'] / 1e6:.2f} M params ({info['fp32_mb']:.1f} MB), "
-            f"device {info['device']}",
+            f"device {info['device']}; batch {info['train_batch_size']} ({info['steps_per_epoch']} steps an epoch), "
+            f"BatchNorm momentum {_fmt(info['train_bn_momentum'])}",
             soft_wrap=True,
         )
 
@@ -92,7 +93,8 @@ def run_local_trial(
             trial_id=tid,
             fold=fold,
             extra_columns={"sweep": sweep, **(extra_columns or {})},
-            progress=lambda msg: console.print(f"[dim]{msg}[/]"),
+            progress=lambda msg: console.print(msg, style="yellow" if msg.startswith("warning") else "dim",
+                                               highlight=False, soft_wrap=True),
         )
     except BaseException:
         reporter._close_bar()
@@ -105,6 +107,10 @@ def run_local_trial(
         save_model(results_dir, outcome.trial_id, outcome.best_state, cfg.resolved_dump(), names)
     write_trial(results_dir, outcome.trial_id, outcome.tables)
     return outcome
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
 
 
 def _remove_if_empty(d: Path) -> None:
