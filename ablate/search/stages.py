@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from ablate.config import SweepConfig, TrialConfig
 from ablate.errors import ConfigError
-from ablate.search.ablation import expand_ablation
+from ablate.models.resolve import resolve
+from ablate.search.ablation import BASE, expand_ablation
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,6 +45,7 @@ __all__ = [
     "fold_values",
     "select_for_confirm",
     "select_winner",
+    "variants_equal_to_base",
 ]
 
 STAGES = ("search", "confirm", "ablation")
@@ -170,16 +172,29 @@ def ablation_trials(sweep: SweepConfig, base: TrialConfig | None = None,
             ``trial`` when None.
         only: variant names to run (``--variant``); all when None.
 
+    A variant that leaves the base unchanged (``gate-dynamic`` when the winner's gate is
+    dynamic already) is not run: see `variants_equal_to_base`.
+
     Raises:
         ConfigError: an unknown variant name, or a variant that does not validate on `base`.
     """
+    same = set(variants_equal_to_base(sweep, base))
     out = []
     for name, cfg in expand_ablation(sweep, only, base=base):
+        if name in same:
+            continue
         for seed in ablation_seeds(sweep):
             seeded = cfg.model_copy(update={"seed": seed, "seeds": None})
             columns = {"stage": "ablation", "ablation_variant": name}
             out += [StageTrial(seeded, fold, columns) for fold in fold_values(seeded)]
     return out
+
+
+def variants_equal_to_base(sweep: SweepConfig, base: TrialConfig | None = None) -> list[str]:
+    """The variants whose configuration is the base's own (they would repeat its runs)."""
+    named = expand_ablation(sweep, None, base=base)
+    resolved = resolve(sweep.trial if base is None else base, source="trial").model_dump(exclude={"name"})
+    return [n for n, c in named if n != BASE and c.model_dump(exclude={"name"}) == resolved]
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

@@ -39,7 +39,13 @@ from ablate.runners.ray.searcher import FixedSearcher, GridSearcher, make_schedu
 from ablate.runners.ray.summary import print_best, sweep_trials
 from ablate.runners.ray.timing import mark
 from ablate.runners.sweep_results import RunStore
-from ablate.search.stages import ablation_trials, confirm_trials, select_for_confirm, select_winner
+from ablate.search.stages import (
+    ablation_trials,
+    confirm_trials,
+    select_for_confirm,
+    select_winner,
+    variants_equal_to_base,
+)
 from ablate.search.translate import display_value, grid_points
 
 if TYPE_CHECKING:
@@ -111,6 +117,9 @@ def _searcher(run: SweepRun, stage: str) -> tuple[GridSearcher | FixedSearcher, 
                                                      f"{len(sweep.confirm.seeds)} fresh seed(s)")
     base = _winner_config(run) if "confirm" in sweep.stages() else None
     trials = ablation_trials(sweep, base, list(run.variants) or None)
+    same = variants_equal_to_base(sweep, base)
+    if same:
+        run.console.print(f"  not run: {', '.join(same)} (the same configuration as the base)", highlight=False)
     names = list(dict.fromkeys(t.columns["ablation_variant"] for t in trials))
     return FixedSearcher(trials, metric, mode), (f"{len(names)} variant(s) ({', '.join(names)}) of "
                                                  f"{'the confirmed winner' if base else 'the base trial'}")

@@ -20,6 +20,7 @@ from ablate.search.stages import (
     confirm_trials,
     select_for_confirm,
     select_winner,
+    variants_equal_to_base,
 )
 from ablate.search.sweep import resolve_sweep
 
@@ -86,6 +87,9 @@ def test_ablation_of_the_winner_over_seeds_and_folds():
     assert [(t.columns["ablation_variant"], t.config.seed, t.fold) for t in trials] == [
         ("pcb-8", 0, 0), ("pcb-8", 0, 1), ("pcb-8", 1, 0), ("pcb-8", 1, 1)]
     assert all(t.config.fusion.pcb_channels == 8 and t.config.fusion.dropout == 0.33 for t in trials)
+    sweep = _sweep(ablation={"variants": {"drop-0": {"fusion.dropout": 0.0}, "drop-33": {"fusion.dropout": 0.33}}})
+    assert list(dict.fromkeys(t.columns["ablation_variant"] for t in ablation_trials(sweep, winner))) == ["base", "drop-0"]
+    assert variants_equal_to_base(sweep, winner) == ["drop-33"]  # the winner's own value: not run twice
     with pytest.raises(ConfigError, match="unknown ablation variant 'pcb-9'"):
         ablation_trials(sweep, winner, ["pcb-9"])
 
