@@ -1,0 +1,40 @@
+"""`ablate run` on a study refuses bad input before Ray starts: one line, exit 2, no files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+TRIAL = {"backbone": "mobilenet_v3_small", "variant": "modified", "input_size": 32, "epochs": 1,
+         "data": {"path": "synthetic", "test_per_class": 2, "synthetic": {"n_per_class": 6, "image_size": 32}}}
+
+
+def _run(tmp_path: Path, sections: dict, *extra: str) -> subprocess.CompletedProcess:
+    f = tmp_path / "study.yaml"
+    f.write_text(yaml.safe_dump({"name": "study", "trial": TRIAL, **sections}))
+    return subprocess.run([sys.executable, "-m", "ablate.cli", "run", str(f), "--local",
+                           "--results", str(tmp_path / "res"), *extra],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize(("sections", "extra", "message"), [
+    ({"ablation": {"variants": {"a": {"fusion.dropout": 0.1}}}}, ("--variant", "b"),
+     "unknown ablation variant 'b'; variants: base, a"),
+    ({}, ("--variant", "a"), "has no `ablation:` section; drop --variant"),
+    ({"search": {"num_samples": 2, "space": {"fusion.dropout": {"uniform": [0, 0.5]}}}, "confirm": {"top_k": 3, "seeds": [1]}},
+     (), "confirm.top_k is 3 but the search tries 2 configuration(s)"),
+    ({"confirm": {"top_k": 1, "seeds": [1], "bogus": 2}}, (), "confirm"),
+    ({"ablation": {"variants": {"a": {"fusion.gate": "sideways"}}}}, (), "ablation.variants.a"),
+    ({"ablation": {"variants": {}}}, ("--set", "data.folds=5"), "5-fold cross-validation needs at least 5 images"),
+])
+def test_bad_study_input_is_one_line_exit_2_and_writes_nothing(tmp_path, sections, extra, message):
+    r = _run(tmp_path, sections, *extra)
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], r.stderr
+    assert not (tmp_path / "res").exists()
+    assert "ray" not in r.stderr.lower().replace("array", "")  # no Ray started or mentioned
