@@ -1,6 +1,7 @@
 """`ablate run SWEEP`: Ray Tune over Ray Train (V2); the only package importing ray.train/ray.tune.
 
-**Shape.** One Tune trial per sampled configuration. The Tune trial is a light function
+**Shape.** One Tune experiment per stage of the sweep (search, confirm, ablation:
+`ablate.search.stages`), one Tune trial per configuration (and fold). The Tune trial is a light function
 trainable (`driver.trial_driver`, scheduled on the custom resource ``ablate_driver`` of the
 head node when the cluster declares it, as Ray's Train+Tune guide recommends for drivers) that
 launches a `TorchTrainer` run named ``<sweep>-<trial id>``. Its workers (`worker.train_worker`)
@@ -19,6 +20,7 @@ One concern per module:
 - `live`: the rich live view.
 - `resume`: experiment paths, new-run/resume checks, `Tuner.restore`.
 - `summary`: a sweep's rows, best first, and the summary printed at the end.
+- `stages`: the stages of a run (search, confirm, ablation), one Tune experiment each.
 - `run`: `run_sweep` and `SweepRun`, the parameters of one run.
 - `timing`: marks for ``benchmarks/sweep_overhead.py`` (the ``ablate.timing`` logger).
 
