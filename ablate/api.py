@@ -77,6 +77,7 @@ def run_trials(
     """
     sweep = load_with_data(sweep_or_config, overrides, data, check_space=False)  # before torch loads
 
+    from ablate.results.lock import results_lock
     from ablate.runners.local import run_local_trial
     from ablate.search.ablation import expand_ablation
 
@@ -85,13 +86,14 @@ def run_trials(
         named = expand_ablation(sweep, None if variants == ["all"] else variants)
     else:
         named = [(None, sweep.trial)]
-    return [
-        run_local_trial(cfg, results_dir, sweep=sweep.name, fold=fold, console=console,
-                        extra_columns=None if name is None else {"stage": "ablation", "ablation_variant": name})
-        for name, base in named
-        for cfg in expand_seeds(base)
-        for fold in (range(cfg.data.folds) if cfg.data.folds > 1 else [None])
-    ]
+    with results_lock(results_dir):  # one writer per results folder
+        return [
+            run_local_trial(cfg, results_dir, sweep=sweep.name, fold=fold, console=console,
+                            extra_columns=None if name is None else {"stage": "ablation", "ablation_variant": name})
+            for name, base in named
+            for cfg in expand_seeds(base)
+            for fold in (range(cfg.data.folds) if cfg.data.folds > 1 else [None])
+        ]
 
 
 def run_sweep(

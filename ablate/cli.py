@@ -196,24 +196,32 @@ _mount_optional()
 
 
 def main() -> None:
-    """Console entry point: one-line errors, non-zero exit, tracebacks with --debug."""
-    import click
+    """Console entry point: one-line errors, non-zero exit, tracebacks with --debug.
 
+    Typer 0.29 carries its own click (``typer._click``): its exceptions are caught through the
+    public names typer exports (`typer.Exit`, `typer.Abort`, `typer.TyperException`), so a
+    usage error (an unknown option, a missing argument) is click's usage message and exit 2.
+    """
     try:
-        app(standalone_mode=False)
+        app(standalone_mode=False, prog_name="ablate")
     except AblateError as e:
         if _state["debug"]:
             console.print_exception()
         console.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(getattr(e, "exit_code", 2))
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         sys.exit(e.exit_code)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         console.print("aborted")
         sys.exit(130)
+    except typer.TyperException as e:  # click's UsageError, BadParameter, NoSuchOption, ...
+        e.show()  # type: ignore[attr-defined]
+        sys.exit(getattr(e, "exit_code", 2))
+    except Exception as e:  # noqa: BLE001 - a plain click (not typer's) exception from a plug-in
+        if not (hasattr(e, "show") and hasattr(e, "exit_code")):
+            raise
+        e.show()
+        sys.exit(e.exit_code)
     except KeyboardInterrupt:
         console.print("interrupted")
         sys.exit(130)

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from ablate.config import SweepConfig
 from ablate.errors import ConfigError
+from ablate.results.lock import results_lock
 from ablate.runners.ray.cluster import apply_env, connect, start_local_ray
 from ablate.runners.ray.common import Progress
 from ablate.runners.ray.resume import experiment_name, resumable_sweep, storage_root
@@ -103,6 +104,12 @@ def run_sweep(
                             resume, console)
     run = SweepRun(sweep, results_dir, root, exp_path, resume, address, storage, progress, console,
                    source or sweep.name, tuple(variants or ()))
+    with results_lock(results_dir):  # one writer per results folder, checked before Ray starts
+        return _run_with_ray(run)
+
+
+def _run_with_ray(run: SweepRun) -> pd.DataFrame:
+    sweep, results_dir, address = run.sweep, run.results_dir, run.address
     started_here = not ray.is_initialized()
     mark("ray_init")
     if started_here and address:
