@@ -20,6 +20,7 @@ import yaml
 
 from ablate.results import TABLES, load
 from ablate.search.sweep import load_sweep
+from tests.conftest import tensorboard_run
 
 pytestmark = pytest.mark.slow
 
@@ -101,6 +102,16 @@ def test_optuna_asha_sweep_writes_one_row_per_trial_and_stops_a_bad_curve(tmp_pa
         assert (res_dir / "models" / f"{trial_id}.pt").is_file()
         assert any((res_dir / "tensorboard" / trial_id).glob("events.out.tfevents.*"))
     _assert_all_cpus_free()  # stopped trials' worker placement groups were removed
+    # Ray's own tools read the experiment: one row per trial, the best reported val_acc = the row's
+    from ray import tune
+
+    frame = tune.ExperimentAnalysis(str(res_dir / "ray" / "asha-sweep")).dataframe(metric="val_acc", mode="max")
+    assert len(frame) == 4 and frame["val_acc"].notna().all()
+    by_ray_id = t.set_index("ray_trial_id").val_acc
+    assert dict(zip(frame.trial_id, frame.val_acc, strict=True)) == pytest.approx(by_ray_id.to_dict())
+    hp = tensorboard_run(res_dir / "tensorboard" / ok.index[0])  # HParams: the searched values, final accuracy
+    assert hp["hparams"]["phases.0.lr"] == pytest.approx(ok["space.phases.0.lr"].iloc[0])
+    assert hp["scalars"]["hparams/test_acc"] == pytest.approx(ok.test_acc.iloc[0])
     from ablate.report import make_report  # the report reads a sweep's rows as they are
 
     files, _missing = make_report(res_dir, "md", tmp_path / "report")

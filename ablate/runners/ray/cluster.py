@@ -16,7 +16,9 @@ _ENV = {  # read when Ray starts and when Tune/Train run (not at import); the us
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_AIR_NEW_OUTPUT": "0",  # with verbose=0 the legacy reporter prints nothing
     "RAY_CHDIR_TO_TRIAL_DIR": "0",  # keep relative paths meaning what they meant
-    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # our Parquet/TensorBoard replace Tune's CSV/JSON
+    # Tune's own per-trial result.json / progress.csv stay on (a few kB per trial), so Ray's tools
+    # read the experiment: tune.ExperimentAnalysis(RESULTS/ray/<sweep>).dataframe(metric=..., mode=...)
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "0",
     "TUNE_GLOBAL_CHECKPOINT_S": "2",  # experiment state is small: save it often (resume)
     "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.25",  # controller poll: 2 s default delays reports and shutdown
     "RAY_TRAIN_METRICS_ENABLED": "0",

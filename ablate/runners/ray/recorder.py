@@ -34,7 +34,7 @@ class Recorder(tune.Callback):
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self.view:
-            self.view.started(trial.trial_id)
+            self.view.started(trial.trial_id, dict(trial.config.get("values") or {}))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if self.view:

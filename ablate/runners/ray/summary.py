@@ -31,8 +31,8 @@ def known_statuses(results_dir: Path, sweep: SweepConfig) -> dict[str, str]:
 
 
 def print_best(console: Console, sweep: SweepConfig, trials: pd.DataFrame, results_dir: Path) -> None:
-    """The status counts and the best trials: one column per trial, one row per value (so the
-    searched values stay readable on an 80-column terminal)."""
+    """The status counts and the best trials: one column per trial and one row per value when
+    that fits the console's width, else one line per trial; numbers are never wrapped."""
     metric, _ = _rank_metric(sweep, trials)
     top = trials[trials["status"] == "ok"].head(5)
     counts = trials["status"].value_counts().to_dict() if len(trials) else {}
@@ -40,14 +40,25 @@ def print_best(console: Console, sweep: SweepConfig, trials: pd.DataFrame, resul
     if len(top):
         space = [c for c in trials.columns if c.startswith("space.")]
         shown = [metric] + ([] if metric == "test_acc" else ["test_acc"])
-        table = Table(title=f"best {len(top)} of {sweep.name} by {metric}")
-        table.add_column("", no_wrap=True, style="bold")
-        for _, r in top.iterrows():
-            table.add_column(str(r["ray_trial_id"]), overflow="fold")
-        for col in [*shown, "epochs_run", *space]:
-            table.add_row(col.removeprefix("space."), *[display_value(r[col]) for _, r in top.iterrows()])
-        console.print(table)
-        console.print(f"trial ids are {sweep.name}-<column>; all rows: ablate.results.load(...).trials", highlight=False)
+        rows = [(col.removeprefix("space."), [display_value(r[col]) for _, r in top.iterrows()])
+                for col in [*shown, "epochs_run", *space]]
+        ids = [str(r["ray_trial_id"]) for _, r in top.iterrows()]
+        title = f"best {len(top)} of {sweep.name} by {metric}"
+        label_w = max(len(name) for name, _ in rows)
+        widths = [max(len(i), *(len(v[j]) for _, v in rows)) for j, i in enumerate(ids)]
+        if label_w + sum(w + 3 for w in widths) + 4 <= console.width:
+            table = Table(title=title)
+            table.add_column("", no_wrap=True, style="bold")
+            for i in ids:
+                table.add_column(i, no_wrap=True)
+            for name, values in rows:
+                table.add_row(name, *values)
+            console.print(table)
+        else:  # too wide: a trial per line, wrapped between `name=value` words, never inside one
+            console.print(title, style="italic", highlight=False)
+            for j, i in enumerate(ids):
+                console.print(f"{j + 1}. {i}: " + " ".join(f"{name}={v[j]}" for name, v in rows), highlight=False)
+        console.print(f"trial ids are {sweep.name}-<id>; all rows: ablate.results.load(...).trials", highlight=False)
     console.print(f"results: {results_dir}  (ablate.results.load({str(results_dir)!r}))", soft_wrap=True)
 
 

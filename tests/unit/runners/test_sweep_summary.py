@@ -1,0 +1,42 @@
+"""The end-of-sweep table fits an 80-column terminal and never splits a number."""
+
+from __future__ import annotations
+
+import pandas as pd
+from rich.console import Console
+
+from ablate.config import validate_sweep
+from ablate.runners.ray.summary import print_best
+
+
+def _sweep():
+    return validate_sweep({"name": "s", "trial": {"epochs": 2}, "search": {"metric": "val_acc", "mode": "max",
+                                                                          "space": {"phases.0.lr": {"loguniform": [1e-4, 1e-2]}}}},
+                          source="t")
+
+
+def _trials(n: int, extra: dict | None = None) -> pd.DataFrame:
+    rows = [{"ray_trial_id": f"a1b2c_0000{i}", "status": "ok", "val_acc": 0.9 - i / 100, "test_acc": 0.8,
+             "epochs_run": 4, "space.phases.0.lr": 0.000235 + i * 1e-6, **(extra or {})} for i in range(n)]
+    return pd.DataFrame(rows)
+
+
+def _printed(trials: pd.DataFrame) -> list[str]:
+    console = Console(width=80, record=True, force_terminal=False)
+    print_best(console, _sweep(), trials, __import__("pathlib").Path("/r"))
+    return console.export_text().splitlines()
+
+
+def test_table_fits_80_columns():
+    lines = _printed(_trials(2))
+    assert max(len(line) for line in lines if not line.startswith("results:")) <= 80
+    assert any("0.000236" in line for line in lines)
+
+
+def test_too_many_trials_give_one_line_each_with_whole_numbers():
+    lines = _printed(_trials(5, {"space.fusion.taps": '["features.0", "features.1", "features.12"]'}))
+    text = "\n".join(lines)
+    assert max(len(line) for line in lines if not line.startswith("results:")) <= 80
+    for i in range(5):
+        assert f"phases.0.lr={0.000235 + i * 1e-6:.4g}" in text.replace("\n", " ")
+    assert "a1b2c_00004" in text
