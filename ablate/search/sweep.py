@@ -38,11 +38,27 @@ def resolve_sweep(sweep: SweepConfig, *, check_space: bool = True, source: str =
     resolve(sweep.trial, source=source)
     if check_space:
         validate_space(sweep)
+        _check_metric(sweep)
     if sweep.ablation is not None:
         expand_ablation(sweep)  # every variant must resolve now, not when it runs
     if sweep.confirm is not None:
         _check_confirm(sweep)
     return sweep
+
+
+def reported_metrics() -> list[str]:
+    """The numbers every epoch of a trial reports (the epochs table's value columns): what
+    ``search.metric`` may name (ASHA and Optuna read it from each epoch's report)."""
+    from ablate.results.schema import TABLES
+
+    return [f.name for f in TABLES["epochs"] if f.name not in ("trial_id", "epoch", "phase", "optimizer")]
+
+
+def _check_metric(sweep: SweepConfig) -> None:
+    allowed = reported_metrics()
+    if sweep.search.metric not in allowed:
+        raise ConfigError(f"search.metric {sweep.search.metric!r} is not reported by a trial's epochs; "
+                          f"choose one of {', '.join(allowed)} (with search.mode max or min)")
 
 
 def _check_confirm(sweep: SweepConfig) -> None:

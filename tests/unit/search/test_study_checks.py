@@ -1,4 +1,5 @@
-"""`ablate run` on a study refuses bad input before Ray starts: one line, exit 2, no files."""
+"""`ablate run` refuses bad input before Ray starts (a study's settings, the metric): one line,
+exit 2, no files."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def _run(tmp_path: Path, sections: dict, *extra: str) -> subprocess.CompletedPro
     ({"confirm": {"top_k": 1, "seeds": [1], "bogus": 2}}, (), "confirm"),
     ({"ablation": {"variants": {"a": {"fusion.gate": "sideways"}}}}, (), "ablation.variants.a"),
     ({"ablation": {"variants": {}}}, ("--set", "data.folds=5"), "5-fold cross-validation needs at least 5 images"),
+    ({"search": {"metric": "accuracy"}}, (), "search.metric 'accuracy' is not reported by a trial's epochs; choose one of"),
 ])
 def test_bad_study_input_is_one_line_exit_2_and_writes_nothing(tmp_path, sections, extra, message):
     r = _run(tmp_path, sections, *extra)
