@@ -118,7 +118,7 @@ def report(
 
     files, missing = make_report(target, fmt, out_dir, alpha=alpha)
     for m in missing:
-        console.print(f"[yellow]missing[/] {m}", soft_wrap=True)
+        console.print(f"[yellow]not in the report:[/] {m}", soft_wrap=True)  # a section without results, left-out trials
     for f in files:
         out.print(str(f))
 
