@@ -76,6 +76,7 @@ def run_trials(
         The `TrialOutcome` of each variant, seed and fold, in order.
     """
     sweep = load_with_data(sweep_or_config, overrides, data, check_space=False)  # before torch loads
+    _note_if_run_would_refuse(sweep, console)
 
     from ablate.results.lock import results_lock
     from ablate.runners.local import run_local_trial
@@ -94,6 +95,19 @@ def run_trials(
             for cfg in expand_seeds(base)
             for fold in (range(cfg.data.folds) if cfg.data.folds > 1 else [None])
         ]
+
+
+def _note_if_run_would_refuse(sweep: SweepConfig, console: Console | None) -> None:
+    """`ablate trial` runs the base alone; it says in one line when `ablate run` would refuse the
+    file (a search space or metric that does not check), so the mistake shows before a sweep."""
+    from ablate.search.sweep import resolve_sweep
+
+    try:
+        resolve_sweep(sweep, check_space=True, source=sweep.name)
+    except ConfigError as e:
+        (console or Console(stderr=True)).print(
+            f"[yellow]note:[/] training the base trial; `ablate run` would refuse this file: {e}",
+            highlight=False, soft_wrap=True)
 
 
 def run_sweep(

@@ -40,3 +40,16 @@ def test_bad_study_input_is_one_line_exit_2_and_writes_nothing(tmp_path, section
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], r.stderr
     assert not (tmp_path / "res").exists()
     assert "ray" not in r.stderr.lower().replace("array", "")  # no Ray started or mentioned
+
+
+def test_ablate_trial_says_in_one_line_that_ablate_run_would_refuse_the_file(tmp_path):
+    f = tmp_path / "bad-space.yaml"
+    f.write_text(yaml.safe_dump({"name": "bad-space", "trial": {**TRIAL, "data": {"path": str(tmp_path / "none")}},
+                                 "search": {"space": {"fusion.taps": {"choice": [["features.99"]]}}}}))
+    r = subprocess.run([sys.executable, "-m", "ablate.cli", "trial", str(f), "--results", str(tmp_path / "res")],
+                       capture_output=True, text=True, timeout=120, check=False)
+    lines = r.stderr.strip().splitlines()
+    # the note comes first, then the base trial runs (and here stops at its missing data)
+    assert lines[0].startswith("note: training the base trial; `ablate run` would refuse this file: ")
+    assert "unknown tap 'features.99'" in lines[0]
+    assert r.returncode == 2 and "does not exist" in lines[-1]
