@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -45,7 +46,8 @@ class LiveView:
 
     def started(self, trial_id: str, values: dict[str, Any] | None = None) -> None:
         self.running.add(trial_id)
-        searched = " ".join(f"{k}={display_value(v)}" for k, v in (values or {}).items())
+        searched = " ".join(f"{k}={display_value(json.dumps(v) if isinstance(v, list) else v)}"
+                            for k, v in (values or {}).items())
         self.console.print(f"{self.sweep.name}-{trial_id} started: {searched or '(base config)'}",
                            highlight=False)
         self._refresh()

@@ -40,3 +40,17 @@ def test_too_many_trials_give_one_line_each_with_whole_numbers():
     for i in range(5):
         assert f"phases.0.lr={0.000235 + i * 1e-6:.4g}" in text.replace("\n", " ")
     assert "a1b2c_00004" in text
+
+
+def test_live_lines_name_started_trials_and_where_the_best_comes_from():
+    from ablate.runners.ray.live import LiveView
+
+    console = Console(width=80, record=True, force_terminal=False)
+    view = LiveView(console, "lines", _sweep(), total=2)
+    view.started("t1", {"phases.0.lr": 0.001, "fusion.taps": ["features.0", "features.3"]})
+    view.result("t1", {"epoch": 1, "val_acc": 0.4})
+    view.result("t1", {"epoch": 2, "val_acc": float("nan")})
+    view.ended("t1", {"trial_id": "s-t1", "status": "ok", "val_acc": 0.21, "num_classes": 5, "epochs_run": 2})
+    text = console.export_text()
+    assert "s-t1 started: phases.0.lr=0.001 fusion.taps=features.{0,3}" in text
+    assert "best val_acc 0.4000 (t1, epoch 1)" in text and "(at chance: 1/5)" in text
