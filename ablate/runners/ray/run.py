@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pandas as pd
 import ray
+from ray.tune.error import TuneError
 from rich.console import Console
 
 from ablate.config import SweepConfig
-from ablate.errors import ConfigError
+from ablate.errors import ConfigError, SweepInterrupted
 from ablate.results.lock import results_lock
 from ablate.runners.ray.cluster import apply_env, connect, start_local_ray
-from ablate.runners.ray.common import Progress
+from ablate.runners.ray.common import Progress, one_line
 from ablate.runners.ray.resume import experiment_name, resumable_sweep, storage_root
 from ablate.runners.ray.searcher import quiet_optuna
 from ablate.runners.ray.stages import run_stages, stage_experiment
@@ -118,8 +119,12 @@ def _run_with_ray(run: SweepRun) -> pd.DataFrame:
         start_local_ray()
     mark("ray_ready")
     try:
-        with quiet_optuna():
-            run_stages(run)
+        try:
+            with quiet_optuna():
+                run_stages(run)
+        except (ray.exceptions.RayError, TuneError, ConnectionError) as e:  # Ray or a node died under the sweep
+            raise SweepInterrupted(f"Ray failed under sweep {sweep.name} ({one_line(e)}); rows of ended trials are "
+                                   f"kept; continue it with: {run.resume_command()}") from e
         trials = sweep_trials(results_dir, sweep)
         if len(sweep.stages()) > 1:
             run.console.print(f"{len(trials)} trial(s) in {len(sweep.stages())} stages: "
