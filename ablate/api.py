@@ -129,11 +129,15 @@ def run_sweep(
     Args:
         variants: the ablation variants to run (``--variant``); all when None.
 
+    Raises:
+        ConfigError, DataError: the file, ``--variant`` or the data do not check (`check_study`),
+            before Ray starts.
+
     Returns:
         The sweep's trials table (pandas), every stage.
     """
     sweep = load_with_data(sweep_or_config, overrides)  # a bad file fails before Ray loads
-    check_study(sweep, variants)
+    check_study(sweep, variants, data)
 
     from ablate.runners.ray import run_sweep as ray_run_sweep
 
@@ -143,13 +147,14 @@ def run_sweep(
                          variants=variants)
 
 
-def check_study(sweep: SweepConfig, variants: list[str] | None) -> None:
-    """What `ablate run` checks before Ray starts, beyond the file: ``--variant`` names and the
-    folds against the data's smallest class.
+def check_study(sweep: SweepConfig, variants: list[str] | None, data: str | None = None) -> None:
+    """What `ablate run` checks before Ray starts, beyond the file: ``--variant`` names, and the
+    data (it lists images, the first image of each class decodes, the folds can be made).
 
     Raises:
         ConfigError: an unknown variant, or ``--variant`` on a sweep without ``ablation:``.
-        DataError: more folds than images or patients in a class.
+        DataError: a missing data path or first image, an unreadable image, more folds than
+            images or patients in a class.
     """
     if variants:
         if sweep.ablation is None:
@@ -157,10 +162,9 @@ def check_study(sweep: SweepConfig, variants: list[str] | None) -> None:
         from ablate.search.ablation import expand_ablation
 
         expand_ablation(sweep, variants)
-    if sweep.trial.data.folds > 1:
-        from ablate.data.precheck import check_folds
+    from ablate.data.precheck import check_data
 
-        check_folds(sweep.trial.data)
+    check_data(sweep.trial.data if data is None else sweep.trial.data.model_copy(update={"path": data}))
 
 
 def list_sweeps() -> list[dict[str, str]]:

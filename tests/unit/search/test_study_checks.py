@@ -53,3 +53,20 @@ def test_ablate_trial_says_in_one_line_that_ablate_run_would_refuse_the_file(tmp
     assert lines[0].startswith("note: training the base trial; `ablate run` would refuse this file: ")
     assert "unknown tap 'features.99'" in lines[0]
     assert r.returncode == 2 and "does not exist" in lines[-1]
+
+
+def test_data_that_cannot_be_read_is_refused_before_ray_starts(tmp_path):
+    tree = tmp_path / "tree"
+    for cls in ("covid", "normal"):
+        (tree / cls).mkdir(parents=True)
+    (tree / "covid" / "a.png").write_bytes(b"not a png at all")
+    from PIL import Image
+
+    Image.new("L", (40, 40)).save(tree / "normal" / "b.png")
+    r = _run(tmp_path, {}, "--data", str(tree), "--set", "data.scenario=none")
+    assert r.returncode == 2, r.stderr
+    line = r.stderr.strip()
+    assert "\n" not in line and "a.png (class covid) cannot be read" in line and "--skip-bad" in line
+    assert not (tmp_path / "res").exists()
+    r = _run(tmp_path, {}, "--data", str(tmp_path / "nowhere"))
+    assert r.returncode == 2 and "does not exist" in r.stderr and not (tmp_path / "res").exists()
