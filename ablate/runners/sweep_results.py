@@ -132,6 +132,12 @@ class RunStore:
     def _fs(self) -> tuple[pafs.FileSystem, str]:
         return pafs.FileSystem.from_uri(self.root)
 
+    def runs(self) -> list[str]:
+        """The row ids of every Train run in storage."""
+        fs, base = self._fs()
+        infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+        return sorted(Path(i.path).name for i in infos if i.type == pafs.FileType.Directory)
+
     def checkpoints(self, row_id: str) -> list[str]:
         """Filesystem paths of the run's checkpoints with a progress file, newest first
         (``final`` before any epoch)."""

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import optuna
-from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from ablate.config import SweepConfig
+from ablate.runners.ray.asha import ResumableASHA
 from ablate.search.stages import StageTrial
 from ablate.search.translate import SpaceSampler, grid_points, make_sampler, sampled_axes
 
@@ -188,16 +189,18 @@ def _restore(searcher: Searcher, checkpoint_path: str) -> None:
         searcher.__dict__.update(pickle.load(f))
 
 
-def make_scheduler(sweep: SweepConfig, stage: str = "search") -> TrialScheduler:
-    """ASHA on ``epoch`` (``max_t=epochs``) for a search; FIFO for ``scheduler.kind: none``, for
-    the confirm and ablation stages (never stopped early) and with k-fold (ASHA would compare
-    single folds' curves, while Optuna sees a configuration's fold mean)."""
+def make_scheduler(sweep: SweepConfig, stage: str = "search", *, results_dir: str = "",
+                   train_root: str = "") -> TrialScheduler:
+    """ASHA on ``epoch`` (``max_t=epochs``) for a search (`ResumableASHA`: its rungs survive
+    ``--resume``); FIFO for ``scheduler.kind: none``, for the confirm and ablation stages (never
+    stopped early) and with k-fold (ASHA would compare single folds' curves, while Optuna sees
+    a configuration's fold mean)."""
     sched = sweep.scheduler
     if sched.kind == "none" or stage != "search" or sweep.trial.data.folds > 1:
         return FIFOScheduler()
     epochs = sweep.trial.epochs
-    return AsyncHyperBandScheduler(
-        time_attr="epoch", max_t=epochs, grace_period=min(sched.grace_period, epochs),
-        reduction_factor=sched.reduction_factor,
-        stop_last_trials=False,  # trials end by themselves at `epochs`; the final report must arrive
+    return ResumableASHA(
+        metric=sweep.search.metric, mode=sweep.search.mode, max_t=epochs,
+        grace_period=min(sched.grace_period, epochs), reduction_factor=sched.reduction_factor,
+        results_dir=results_dir, sweep_name=sweep.name, train_root=train_root,
     )

@@ -204,7 +204,9 @@ def _new_tuner(run: SweepRun, stage: str, exp_path: str, trainable: Any, searche
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=searcher, scheduler=make_scheduler(sweep, stage), num_samples=searcher.total,
+            search_alg=searcher, num_samples=searcher.total,
+            scheduler=make_scheduler(sweep, stage, results_dir=str(run.results_dir),
+                                     train_root=f"{run.storage_root}/train"),
             max_concurrent_trials=plan.concurrency, metric=sweep.search.metric, mode=sweep.search.mode,
             trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
         ),
