@@ -117,7 +117,7 @@ def _searcher(run: SweepRun, stage: str) -> tuple[GridSearcher | FixedSearcher, 
                                                      f"{len(sweep.confirm.seeds)} fresh seed(s)")
     base = _winner_config(run) if "confirm" in sweep.stages() else None
     trials = ablation_trials(sweep, base, list(run.variants) or None)
-    same = variants_equal_to_base(sweep, base)
+    same = [v for v in variants_equal_to_base(sweep, base) if not run.variants or v in run.variants]
     if same:
         run.console.print(f"  not run: {', '.join(same)} (the same configuration as the base)", highlight=False)
     names = list(dict.fromkeys(t.columns["ablation_variant"] for t in trials))
