@@ -9,20 +9,49 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from ablate.results.store import Results
 
 __all__ = ["write_figures"]
 
 
-def _label(t: pd.DataFrame, tid: str) -> str:
-    r = t.loc[tid]
-    return f"{r.backbone} {r.variant} s{r.seed}"
+_SKIP = {"cfg.name", "cfg.seed", "cfg.device", "cfg.data.cache_dir", "cfg.data.decode_workers"}
+
+
+def _labels(t: pd.DataFrame, tids: list[str]) -> dict[str, str]:
+    """Legend entries that tell trials apart: a short trial id (the Tune id in a sweep, else seed
+    and config hash) and the trial's searched values (``space.*``), or else the config keys whose
+    values differ between the plotted trials (at most four)."""
+    from ablate.search.translate import display_value
+
+    rows = t.loc[[i for i in tids if i in t.index]]
+    space = [c for c in rows.columns if c.startswith("space.") and rows[c].notna().any()]
+    if not space:
+        cfg = [c for c in rows.columns if c.startswith("cfg.") and c not in _SKIP]
+        space = [c for c in cfg if rows[c].astype(str).nunique() > 1][:4]
+    out = {}
+    for tid in tids:
+        if tid not in t.index:
+            out[tid] = tid
+            continue
+        r = t.loc[tid]
+        rid = r.get("ray_trial_id")
+        short = str(rid) if isinstance(rid, str) and rid else f"s{r.seed} {tid.rsplit('-', 1)[-1][:7]}"
+        vals = [f"{c.split('.', 1)[1]}={display_value(r[c])}" for c in space if pd.notna(r[c])]
+        out[tid] = " ".join([short, *vals])
+    return out
+
+
+def _legend(ax: plt.Axes, n: int) -> None:
+    """A legend beside the axes (never over the curves), smaller for many entries."""
+    if n:
+        ax.legend(fontsize=7 if n <= 12 else 5, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
+                  frameon=False)
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")  # legends and labels outside the axes kept whole
     plt.close(fig)
     return path
 
@@ -33,13 +62,15 @@ def validation_curves(res: Results, out: Path) -> Path | None:
     if e.empty:
         return None
     t = res.trials.set_index("trial_id")
+    tids = [tid for tid in e.trial_id.unique() if tid in t.index]
+    labels = _labels(t, tids)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for tid, g in e.groupby("trial_id"):
         if tid in t.index:
-            ax.plot(g.epoch, g.val_acc, marker=".", label=_label(t, tid))
+            ax.plot(g.epoch, g.val_acc, marker=".", label=labels[tid])
     ax.set(xlabel="epoch", ylabel="validation accuracy", title="Validation accuracy per epoch")
-    if e.trial_id.nunique() <= 12:
-        ax.legend(fontsize=7)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _legend(ax, len(tids) if len(tids) <= 30 else 0)
     return _save(fig, out / "validation_curves.png")
 
 
@@ -60,20 +91,34 @@ def pareto(res: Results, out: Path) -> Path | None:
         rs, _ = select_config([sets[c] for c in grp.config.unique()])
         acc = rs.rows.set_index("trial_id").test_acc[list(rs.trials.values())].mean()
         points.append({"backbone": bb, "variant": var, "params": rs.first("params"), "acc": acc})
-    g = pd.DataFrame(points).sort_values("params")
+    return _pareto_figure(pd.DataFrame(points), out)
+
+
+def _pareto_figure(g: pd.DataFrame, out: Path) -> Path:
+    """`g`: one row per model (backbone, variant, params, acc)."""
+    g = g.sort_values("params")
     front, best = [], -1.0
     for _, r in g.iterrows():
         if r.acc > best:
             front.append(r)
             best = r.acc
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    ax.scatter(g.params / 1e6, g.acc, c=["tab:red" if v == "modified" else "tab:blue" for v in g.variant])
+    for variant, color in (("original", "tab:blue"), ("modified", "tab:red")):
+        v = g[g.variant == variant]
+        if len(v):
+            ax.scatter(v.params / 1e6, v.acc, color=color, zorder=3, label=variant)
     for _, r in g.iterrows():
-        ax.annotate(f"{r.backbone} {r.variant[:3]}", (r.params / 1e6, r.acc), fontsize=7)
+        ax.annotate(f"{r.backbone} {r.variant[:3]}", (r.params / 1e6, r.acc), fontsize=7,
+                    xytext=(4, 4), textcoords="offset points")
     f = pd.DataFrame(front)
-    ax.step(f.params / 1e6, f.acc, where="post", color="gray", linestyle="--", label="Pareto front")
+    # the front as a staircase from its smallest model to the right edge, its models ringed
+    xs = [*(f.params / 1e6), g.params.max() / 1e6 * 1.5]
+    ys = [*f.acc, f.acc.iloc[-1]]
+    ax.step(xs, ys, where="post", color="gray", linestyle="--", zorder=2, label="Pareto front")
+    ax.scatter(f.params / 1e6, f.acc, s=120, facecolors="none", edgecolors="gray", zorder=4)
     ax.set(xscale="log", xlabel="parameters (M)", ylabel="test accuracy", title="Accuracy vs size")
-    ax.legend(fontsize=7)
+    ax.margins(x=0.25, y=0.12)
+    ax.legend(fontsize=7, loc="lower right")
     return _save(fig, out / "accuracy_vs_params.png")
 
 
@@ -83,9 +128,10 @@ def robustness_curves(res: Results, out: Path) -> Path | None:
     if r is None or r.empty:
         return None
     t = res.trials.set_index("trial_id")
+    labels = _labels(t, list(r.trial_id.unique()))
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for tid, g in r.groupby("trial_id"):
-        label = _label(t, tid) if tid in t.index else tid
+        label = labels[tid]
         f1 = g[(g.form == "form1")].sort_values("m")
         f2 = g[(g.form == "form2")].sort_values("n")
         if len(f1):
@@ -94,7 +140,8 @@ def robustness_curves(res: Results, out: Path) -> Path | None:
             axes[1].plot(f2.n, f2.accuracy, marker="o", label=label)
     axes[0].set(xlabel="m (a + m*randn)", ylabel="accuracy", title="Form 1 (Table 15)")
     axes[1].set(xlabel="n (n*a + 2*randn)", ylabel="accuracy", title="Form 2 (Table 16)")
-    axes[0].legend(fontsize=7)
+    _legend(axes[1], r.trial_id.nunique())
+    fig.subplots_adjust(wspace=0.3)
     return _save(fig, out / "robustness.png")
 
 
@@ -105,14 +152,18 @@ def gradient_figure(res: Results, out: Path) -> Path | None:
         return None
     t = res.trials.set_index("trial_id")
     agg = g[g.layer == "all"] if "layer" in g else g
+    labels = _labels(t, list(agg.trial_id.unique()))
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for tid, d in agg.groupby("trial_id"):
-        label = _label(t, tid) if tid in t.index else tid
+        label = labels[tid]
         axes[0].plot(d.epoch, d.abs_grad_mean, marker=".", label=label)
         axes[1].plot(d.epoch, d.abs_grad_var, marker=".", label=label)
     axes[0].set(xlabel="epoch", ylabel="mean |grad|", yscale="log", title="First eight conv layers")
     axes[1].set(xlabel="epoch", ylabel="variance of |grad|", yscale="log")
-    axes[0].legend(fontsize=7)
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _legend(axes[1], agg.trial_id.nunique())
+    fig.subplots_adjust(wspace=0.35)
     return _save(fig, out / "gradients.png")
 
 
