@@ -34,6 +34,7 @@ __all__ = [
     "paper_data",
     "runs_by_config",
     "select_config",
+    "shortcut_control",
 ]
 
 # flattened config keys that do not define the experiment
@@ -186,10 +187,19 @@ def runs_by_config(t: pd.DataFrame) -> dict[str, RunSet]:
     return out
 
 
+def shortcut_control(rs: RunSet) -> bool:
+    """A masked-lung or leave-one-source-out run (``data.mask``, ``data.hold_out_source``)."""
+    mask, held = (rs.rows[c].iloc[0] if c in rs.rows else None for c in ("cfg.data.mask", "cfg.data.hold_out_source"))
+    return (isinstance(mask, str) and mask != "none") or (isinstance(held, str) and held != "")
+
+
 def select_config(sets: list[RunSet]) -> tuple[RunSet, str]:
     """The configuration a study selected among several of one model: the confirm stage when the
     rows have one (``stage == 'confirm'``), else the best mean validation accuracy (the search
     metric); and a phrase saying how."""
+    if len(sets) == 1:
+        return sets[0], ""
+    sets = [s for s in sets if not shortcut_control(s)] or sets  # checks, not candidates (report.shortcuts)
     if len(sets) == 1:
         return sets[0], ""
     confirm = [s for s in sets if "stage" in s.rows.columns and (s.rows.stage == "confirm").any()]
