@@ -54,7 +54,8 @@ def run_leave_one_source_out(
             class, `ablate.data.splits.holdable_sources`).
 
     Returns:
-        The `TrialOutcome` of each run (in-distribution first), per seed.
+        The `TrialOutcome` of each run (in-distribution first), per seed; a configuration whose
+        trials the results folder already holds (e.g. an ablation's base) is not rerun.
 
     Raises:
         DataError: no source can be held out, or a named source is unknown or cannot be.
@@ -72,8 +73,18 @@ def run_leave_one_source_out(
                             f"training images; sources that can be held out: {', '.join(ok) or 'none'}")
     if not sources:
         raise DataError(f"no source can be held out: every class has a single source ({', '.join(every)})")
+    from ablate.models.resolve import resolve
+    from ablate.results.store import committed_trials
+
     out = []
     for src in [None, *sources]:
         sets = [*(overrides or []), f"data.hold_out_source={'null' if src is None else src}"]
+        sweep = api.load_with_data(sweep_or_config, sets, data, check_space=False)
+        folder = results if results is not None else api.default_results_dir(sweep)
+        done = committed_trials(folder)
+        if all(resolve(c).trial_id() in done for c in api.expand_seeds(sweep.trial)):
+            if console is not None:  # e.g. the ablation's base: kept, with its ablation_variant
+                console.print(f"held out {src or 'none (in distribution)'}: already in {folder}, not rerun")
+            continue
         out += api.run_trials(sweep_or_config, overrides=sets, data=data, results=results, console=console)
     return out
