@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -39,7 +40,7 @@ def _labels(t: pd.DataFrame, tids: list[str]) -> dict[str, str]:
         rid = r.get("ray_trial_id")
         short = str(rid) if isinstance(rid, str) and rid else f"s{r.seed} {tid.rsplit('-', 1)[-1][:7]}"
         vals = [f"{c.split('.', 1)[1]}={display_value(r[c])}" for c in space if pd.notna(r[c])]
-        out[tid] = " ".join([short, *vals])
+        out[tid] = textwrap.fill(" ".join([short, *vals]), 60, subsequent_indent="  ")  # legend stays narrow
     return out
 
 
