@@ -32,7 +32,7 @@ def test_probe_masked_lungs_and_leave_one_source_out_on_real_images(real_data, t
                              overrides=["input_size=32", "epochs=2", "seeds=[0]", "device=cpu"])
     assert probe.status.tolist() == ["ok"] and probe.n_test.iloc[0] >= 20
     api.run_trials("cxr5-ablation", overrides=SMALL, data=data, results=res, variants=["base", "lungs-masked"])
-    run_leave_one_source_out("cxr5-sweep", sources=["DS2"], overrides=SMALL, data=data, results=res)
+    run_leave_one_source_out("cxr5-ablation", sources=["DS2"], overrides=SMALL, data=data, results=res)  # base: kept
 
     make_report(res, "csv", tmp_path / "csv")
     rows = pd.read_csv(tmp_path / "csv" / "shortcuts.csv").set_index("check")
@@ -50,3 +50,5 @@ def test_probe_masked_lungs_and_leave_one_source_out_on_real_images(real_data, t
     make_report(res, "md", tmp_path / "md")
     text = (tmp_path / "md" / "report.md").read_text()
     assert "Shortcut checks" in text and "does not show that the model uses pathology" in text
+    ablation = pd.read_csv(tmp_path / "csv" / "ablation.csv")
+    assert sorted(ablation.variant) == ["base", "lungs-masked"]  # leave-one-source-out reused the base run
