@@ -52,7 +52,7 @@ def loso(
     if dry_run:
         ok, every = loso_sources(config, overrides=set_, data=data)
         console.print(f"sources: {', '.join(every)}; can be held out: {', '.join(ok) or 'none'} (a sweep axis: "
-                      f"data.hold_out_source: {{grid: [null, {', '.join(ok)}]}})", soft_wrap=True)
+                      f"data.hold_out_source: {{grid: [null, {', '.join(ok)}]}})", soft_wrap=True, markup=False)
         return
     outcomes = run_leave_one_source_out(config, sources=source_, overrides=set_, data=data, results=results,
                                         console=console)
