@@ -138,8 +138,9 @@ def _mask_rows(t: pd.DataFrame, preds: TestPredictions) -> list[dict]:
         above = est.low > chance
         where = "outside the lung fields" if kind == "lungs" else "inside the lung fields alone"
         if above:
-            meaning = (f"above chance with only what lies {where}: {kept:.0%} of the unmasked accuracy above chance "
-                       f"survives" + (" - the model can use markers, borders, body shape or the source" if kind == "lungs"
+            share = f"{kept:.0%} of the unmasked accuracy above chance survives" if kept == kept else \
+                "the unmasked run is not above chance"
+            meaning = (f"above chance with only what lies {where}: {share}" + (" - the model can use markers, borders, body shape or the source" if kind == "lungs"
                                      else ""))
         else:
             meaning = f"falls to chance with only what lies {where}: no usable signal there at this test size"
