@@ -39,3 +39,18 @@ def test_chance_level_is_the_majority_share():
     assert chance_level(torch.tensor([0, 0, 0, 1]), 2) == pytest.approx(0.75)
     assert chance_level(torch.tensor([0, 1, 2, 3, 4]), 5) == pytest.approx(0.2)
     assert at_chance(0.22, 0.2) and not at_chance(0.4, 0.2)
+
+
+def test_a_trial_at_chance_after_its_first_phase_says_so_once():
+    from ablate.engine.trainer import run_trial
+    from tests.unit.engine.test_engine import _cfg, _data
+
+    said: list[str] = []
+    cfg = _cfg(epochs=2, phases=[{"optimizer": "adam", "epochs": 1, "lr": 1e-12}, {"optimizer": "sgd", "lr": 1e-12}])
+    data = _data()
+    for part in (data.train, data.val, data.test):  # every image the same: nothing to learn
+        part.images[:] = part.images[0]
+    out = run_trial(cfg, data=data, progress=said.append)
+    assert out.status == "ok" and len(said) == 1
+    assert said[0].startswith("warning: val accuracy") and "at chance (0.50) after phase 0" in said[0]
+    assert out.trial_row["train_batch_size"] == 8 and out.trial_row["train_bn_momentum"] == pytest.approx(0.1)
