@@ -45,6 +45,16 @@ def _atomic_write(table: pa.Table, path: Path) -> None:
         pq.write_table(table, tmp)
 
 
+def committed_row(results_dir: str | Path, trial_id: str) -> dict[str, Any] | None:
+    """A trial's committed trials row, or None when it has none (or it cannot be read)."""
+    path = Path(results_dir) / "trials" / _file_name(trial_id)
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except (OSError, ValueError):
+        return None
+    return rows[0] if len(rows) == 1 else None
+
+
 def committed_trials(results_dir: str | Path) -> set[str]:
     """File stems of trials whose rows are complete."""
     d = Path(results_dir) / "trials"

@@ -17,7 +17,8 @@ invalid has no Train run and gets a ``failed`` row naming the problem.
 
 **Exactly once.** The row id is ``<sweep>-<Tune trial id>``, stable across ``--resume``
 (Tune restores its trials with their ids, Train resumes each run by its name), and
-`write_trial` replaces a trial's files, so writing a trial twice leaves one row. Two
+`write_trial` replaces a trial's files, so writing a trial twice leaves one row (and a committed
+``ok``/``stopped_early`` row is never rewritten: `record_trial`). Two
 writers share `record_trial`: a Tune callback when a trial ends, and `reconcile` after
 ``Tuner.fit()`` (also after a restore), which writes every ended trial that has no committed
 row: a driver killed between a trial's end and its write loses nothing.
@@ -42,6 +43,7 @@ from ablate.errors import ConfigError
 from ablate.results import TABLES, committed_trials, table_from_rows, write_trial
 from ablate.results.models import model_path, save_model
 from ablate.results.record import trial_row
+from ablate.results.store import committed_row
 from ablate.search.translate import space_columns, trial_config
 
 __all__ = [
@@ -231,9 +233,18 @@ def config_of(sweep: SweepConfig, values: Mapping[str, Any], trial_json: str | N
 
 
 def record_trial(results_dir: str | Path, sweep: SweepConfig, end: TrialEnd, store: RunStore) -> dict[str, Any]:
-    """Write one ended trial's rows (replacing any earlier write) and return its trials row."""
+    """Write one ended trial's rows and return its trials row.
+
+    A committed ``ok`` or ``stopped_early`` row stays as it is: such a trial ends again only
+    when a resume relaunched it because the experiment state saved before the driver died still
+    listed it as running (its Train run then reports its final checkpoint again). A committed
+    ``failed`` row is replaced (``--resume`` retries failed trials).
+    """
     results_dir = Path(results_dir)
     row_id = row_id_for(sweep.name, end.ray_trial_id)
+    kept = committed_row(results_dir, row_id)
+    if kept is not None and kept.get("status") in ("ok", "stopped_early"):
+        return kept
     ckpt, progress, tables = _newest_readable(store, row_id)
     if ckpt is not None and tables is not None:
         store.fetch_model(ckpt, row_id, results_dir)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ablate.results import committed_trials
+from ablate.results import committed_trials, load
 from tests.integration.test_sweep import assert_complete_rows, tiny_sweep_file
 
 pytestmark = pytest.mark.slow
@@ -138,3 +138,56 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_resume_finishes(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     res = assert_complete_rows(results, 3)
     assert (res.trials.status == "ok").all() and set(kept) <= set(res.trials.trial_id)
+
+
+def test_driver_killed_at_each_point_of_recording_resumes_with_every_row_once(tmp_path):
+    """SIGKILL of `ablate run` itself (ABLATE_CRASH_AT) when a trial has ended but its rows are not
+    written, right after a row's commit, when Tune has returned but nothing is reconciled, and
+    after the reconciliation: after each, the results load with no row twice, and the last
+    --resume ends with every trial's rows exactly once and no finished trial rerun."""
+    sweep = tiny_sweep_file(tmp_path, "crash-sweep", trial={"epochs": 2},
+                            search={"num_samples": 3, "max_concurrent": 1,
+                                    "space": {"fusion.dropout": {"uniform": [0.2, 0.5]}}},
+                            scheduler={"kind": "none"})
+    results = tmp_path / "res"
+
+    def run(crash: str | None, *extra: str) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k != "ABLATE_CRASH_AT"}
+        if crash:
+            env["ABLATE_CRASH_AT"] = crash
+        cmd = _cmd(sweep, results, *extra)
+        cmd[cmd.index("epochs=4")] = "epochs=2"
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)
+        try:
+            out, _ = p.communicate(timeout=600)
+        finally:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)  # the local Ray it started
+            except ProcessLookupError:
+                pass
+        (tmp_path / f"run-{crash}.log").write_text(out)
+        return subprocess.CompletedProcess(cmd, p.returncode, out, "")
+
+    def rows() -> dict[str, int]:
+        t = load(results).trials  # loadable at every moment
+        assert t.trial_id.is_unique
+        return {tid: (results / "trials" / f"{tid}.parquet").stat().st_mtime_ns for tid in t.trial_id}
+
+    first = run("trial_ended:2")  # the 2nd trial ended; its rows not written yet
+    assert first.returncode == -signal.SIGKILL, first.stdout[-2000:]
+    seen = rows()
+    assert len(seen) == 1
+    for crash in ("trial_recorded:1", "tune_done:1", "reconciled:1"):
+        r = run(crash, "--resume")
+        assert r.returncode == -signal.SIGKILL, r.stdout[-2000:]
+        now = rows()
+        rewritten = [t for t, m in seen.items() if now[t] != m]
+        assert not rewritten, (crash, rewritten, r.stdout)  # nothing finished was rewritten
+        seen = now
+    assert len(seen) == 3  # the reconciliation had written every row before the last kill
+    last = run(None, "--resume")
+    assert last.returncode == 0, last.stdout[-3000:]
+    res = assert_complete_rows(results, 3)
+    assert (res.trials.status == "ok").all() and (res.trials.epochs_run == 2).all()
+    assert all((results / "trials" / f"{t}.parquet").stat().st_mtime_ns == m for t, m in seen.items())

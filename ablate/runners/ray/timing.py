@@ -6,6 +6,11 @@ epoch, ...). Nothing is written unless a handler listens. A run spans several pr
 CLI, one driver actor per trial, the Train workers), so each of them calls
 `log_marks_from_env` when it starts: with ``$ABLATE_TIMING_LOG`` set, the marks of that
 process are appended to that file as JSON lines ``{"t", "event", "pid", **fields}``.
+
+**Crash tests.** With ``$ABLATE_CRASH_AT=EVENT:N`` the process SIGKILLs itself at the N-th
+mark of EVENT (``trial_ended``: a trial ended, its rows not yet written; ``trial_recorded``;
+``tune_done``: before the reconciliation; ``reconciled``), so the tests can kill the sweep
+driver at exact points and check that ``--resume`` loses and repeats nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 from typing import Any
 
 TIMING_LOG_ENV = "ABLATE_TIMING_LOG"
+CRASH_ENV = "ABLATE_CRASH_AT"
 timing_log = logging.getLogger("ablate.timing")
 
 
@@ -41,8 +47,32 @@ class JsonLinesHandler(logging.Handler):
             self.handleError(record)
 
 
+class CrashHandler(logging.Handler):
+    """SIGKILLs this process at the `count`-th mark of `event` (crash tests only)."""
+
+    def __init__(self, spec: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.spec = spec
+        event, _, count = spec.partition(":")
+        self.event, self.left = event, int(count or 1)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == self.event:
+            self.left -= 1
+            if self.left == 0:
+                import signal
+
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
 def log_marks_from_env() -> None:
-    """Write this process's marks to ``$ABLATE_TIMING_LOG`` when it is set (once per process)."""
+    """Write this process's marks to ``$ABLATE_TIMING_LOG`` when it is set, and install the crash
+    point of ``$ABLATE_CRASH_AT`` (once per process)."""
+    crash = os.environ.get(CRASH_ENV)
+    if crash and not any(isinstance(h, CrashHandler) for h in timing_log.handlers):
+        timing_log.addHandler(CrashHandler(crash))
+        timing_log.setLevel(logging.DEBUG)
+        timing_log.propagate = False
     path = os.environ.get(TIMING_LOG_ENV)
     if not path or any(isinstance(h, JsonLinesHandler) and h.path == path for h in timing_log.handlers):
         return

@@ -168,7 +168,14 @@ def test_final_checkpoint_is_the_source_and_rewrites_replace(tmp_path):
                            tables, ({"w": torch.zeros(2)}, {"backbone": "resnet18"}, ["a", "b"]))
     store = RunStore(str(store_root))
     record_trial(res_dir, sweep, end, store)
+    written = (res_dir / "trials" / f"{row_id}.parquet").stat().st_mtime_ns
     record_trial(res_dir, sweep, end, store)  # a second writer (resume, reconciliation): no duplicate
+    assert (res_dir / "trials" / f"{row_id}.parquet").stat().st_mtime_ns == written  # an ok row is kept as is
+    lost = TrialEnd("t_4", end.values, 0, True, {}, "lost")
+    assert record_trial(res_dir, sweep, lost, store)["status"] == "failed"
+    retried = TrialEnd("t_4", end.values, 0, True, {}, "lost again")
+    assert record_trial(res_dir, sweep, retried, store)["reason"] == "lost again"  # a failed row is replaced
+    (res_dir / "trials" / f"{row_id_for(sweep.name, 't_4')}.parquet").unlink()
     assert reconcile(res_dir, sweep, [end, TrialEnd("t_4", end.values, 0, True, {}, "lost")], store) == [
         row_id_for(sweep.name, "t_4")]
     res = load(res_dir)
