@@ -77,6 +77,8 @@ def run_trials(
     """
     sweep = load_with_data(sweep_or_config, overrides, data, check_space=False)  # before torch loads
     _note_if_run_would_refuse(sweep, console)
+    if (note := phase_note(sweep.trial)) is not None:
+        (console or Console(stderr=True)).print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
 
     from ablate.results.lock import results_lock
     from ablate.runners.local import run_local_trial
@@ -95,6 +97,19 @@ def run_trials(
             for cfg in expand_seeds(base)
             for fold in (range(cfg.data.folds) if cfg.data.folds > 1 else [None])
         ]
+
+
+def phase_note(cfg: TrialConfig) -> str | None:
+    """One line when an optimizer phase never runs in the trial's epochs (``--set epochs=2`` on
+    the paper's Adam-20-then-SGD schedule), else None."""
+    plan = cfg.phase_plan()
+    idle = [i for i in range(len(cfg.phases)) if i not in plan]
+    if not idle:
+        return None
+    i = idle[0]
+    took = ", ".join(f"phase {j} ({cfg.phases[j].optimizer}) takes {plan.count(j)}" for j in sorted(set(plan)))
+    return (f"phase {i} ({cfg.phases[i].optimizer}) never runs in {cfg.epochs} epoch(s) ({took}); "
+            f"to hand over, set phases.{i - 1}.epochs below epochs")
 
 
 def _note_if_run_would_refuse(sweep: SweepConfig, console: Console | None) -> None:
@@ -138,6 +153,8 @@ def run_sweep(
     """
     sweep = load_with_data(sweep_or_config, overrides)  # a bad file fails before Ray loads
     check_study(sweep, variants, data)
+    if (note := phase_note(sweep.trial)) is not None and "phases.0.epochs" not in sweep.search.space:
+        (console or Console(stderr=True)).print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
 
     from ablate.runners.ray import run_sweep as ray_run_sweep
 

@@ -70,3 +70,13 @@ def test_data_that_cannot_be_read_is_refused_before_ray_starts(tmp_path):
     assert not (tmp_path / "res").exists()
     r = _run(tmp_path, {}, "--data", str(tmp_path / "nowhere"))
     assert r.returncode == 2 and "does not exist" in r.stderr and not (tmp_path / "res").exists()
+
+
+def test_a_phase_that_never_runs_is_said_in_one_line():
+    from ablate.api import load_with_data, phase_note
+
+    short = load_with_data("cxr5-sweep", ["epochs=2"], check_space=False).trial  # Adam 20 epochs, then SGD
+    assert phase_note(short) == ("phase 1 (sgd) never runs in 2 epoch(s) (phase 0 (adam) takes 2); "
+                                 "to hand over, set phases.0.epochs below epochs")
+    assert phase_note(load_with_data("cxr5-sweep", ["epochs=3", "phases.0.epochs=1"], check_space=False).trial) is None
+    assert phase_note(load_with_data("cxr5-sweep", check_space=False).trial) is None  # the paper's 20 + 20
