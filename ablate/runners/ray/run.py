@@ -118,6 +118,9 @@ def _run_with_ray(run: SweepRun) -> pd.DataFrame:
     elif started_here:
         start_local_ray()
     mark("ray_ready")
+    # said up front: when Ray's own processes die, Ray ends this process itself (exit 1, no exception)
+    run.console.print(f"if this run stops (Ctrl-C, Ray or a node dying), continue it with: {run.resume_command()}",
+                      highlight=False, soft_wrap=True)
     try:
         try:
             with quiet_optuna():
