@@ -117,14 +117,21 @@ def test_two_fold_search_and_ablation_write_one_row_per_fold(tmp_path):
         search={"num_samples": 2, "max_concurrent": 2, "space": {"fusion.dropout": {"uniform": [0.0, 0.6]}}},
         ablation={"variants": {"pcb-8": {"fusion.pcb_channels": 8}, "pcb-4": {"fusion.pcb_channels": 4}}},
     )
-    import ray
+    import io
 
+    import ray
+    from rich.console import Console
+
+    out = io.StringIO()
     start_local_ray(num_cpus=2)
     try:
         trials = run_sweep(load_sweep(sweep), results_dir=tmp_path / "res", local=True, progress="lines",
-                           variants=["pcb-8"])
+                           variants=["pcb-8"], console=Console(file=out, width=200))
     finally:
         ray.shutdown()
+    log = out.getvalue()
+    assert "stage search (1 of 2): 4 trial(s) (1 grid point(s) x 2 x 2 folds)" in log
+    assert "started: ablation_variant=pcb-8 seed=0 fold=1" in log  # what each trial is, as it starts
     assert len(trials) == 2 * 2 + 1 * 2
     res = assert_complete_rows(tmp_path / "res", 6)
     t = res.trials

@@ -3,6 +3,7 @@ reconciliation pass over the experiment after ``fit()`` (`ablate.runners.sweep_r
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ class Recorder(tune.Callback):
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self.view:
-            self.view.started(trial.trial_id, dict(trial.config.get("values") or {}))
+            self.view.started(trial.trial_id, shown_values(trial.config))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if self.view:
@@ -63,6 +64,21 @@ class Recorder(tune.Callback):
         mark("trial_recorded", row_id=row["trial_id"])
         if self.view:
             self.view.ended(trial.trial_id, row)
+
+
+def shown_values(config: dict[str, Any]) -> dict[str, Any]:
+    """What a trial's start line shows: its searched values, and for a confirm or ablation trial
+    its rank or variant, seed and fold."""
+    values = dict(config.get("values") or {})
+    columns = config.get("columns") or {}
+    for key in ("confirm_rank", "ablation_variant"):
+        if key in columns:
+            values[key] = columns[key]
+    if config.get("trial"):
+        values["seed"] = json.loads(config["trial"]).get("seed")
+    if config.get("fold") is not None:
+        values["fold"] = config["fold"]
+    return values
 
 
 def reconcile_ended(results_dir: Path, sweep: SweepConfig, store: RunStore, exp_path: str) -> tuple[int, int]:
