@@ -189,13 +189,26 @@ def _fit_stage(run: SweepRun, stage: str, label: str, searcher: GridSearcher | F
     mark("tune_done")
     ended, known_n = reconcile_ended(results_dir, sweep, store, exp_path)
     mark("reconciled")
-    print_best(run.console, sweep, _stage_rows(run, stage), results_dir)
+    print_best(run.console, sweep, _summary_rows(_stage_rows(run, stage), stage), results_dir)
     unfinished = searcher.total - ended
     if unfinished > 0:  # Ctrl-C (Tune stops gracefully and saves its state) or a lost driver
         where = f" in its {stage} stage" if label else ""
         raise SweepInterrupted(
             f"sweep {sweep.name} stopped{where} with {unfinished} of {searcher.total} trial(s) unfinished "
             f"({known_n - ended} started); continue it with: {run.resume_command()}")
+
+
+def _summary_rows(rows: pd.DataFrame, stage: str) -> pd.DataFrame:
+    """A stage's rows for its end summary: the columns it shows (``space.*``) are those with
+    values, and for confirm and ablation what each trial is (rank or variant, seed, fold)."""
+    rows = rows.dropna(axis=1, how="all")
+    extra = {"confirm": ["confirm_rank", "seed", "fold"], "ablation": ["ablation_variant", "seed", "fold"]}
+    front = {f"space.{c}": rows[c] for c in extra.get(stage, []) if c in rows}
+    if not front:
+        return rows
+    rest = rows.drop(columns=[c for c in front if c in rows])
+    return pd.concat([rest.drop(columns=[c for c in rest if c.startswith("space.")]), pd.DataFrame(front),
+                      rest[[c for c in rest if c.startswith("space.")]]], axis=1)
 
 
 def _new_tuner(run: SweepRun, stage: str, exp_path: str, trainable: Any, searcher: GridSearcher | FixedSearcher,
