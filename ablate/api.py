@@ -115,10 +115,11 @@ def phase_note(cfg: TrialConfig) -> str | None:
 def _note_if_run_would_refuse(sweep: SweepConfig, console: Console | None) -> None:
     """`ablate trial` runs the base alone; it says in one line when `ablate run` would refuse the
     file (a search space or metric that does not check), so the mistake shows before a sweep."""
-    from ablate.search.sweep import resolve_sweep
+    from ablate.search.sweep import check_metric, resolve_sweep
 
     try:
         resolve_sweep(sweep, check_space=True, source=sweep.name)
+        check_metric(sweep)
     except ConfigError as e:
         (console or Console(stderr=True)).print(
             f"[yellow]note:[/] training the base trial; `ablate run` would refuse this file: {e}",
@@ -165,14 +166,18 @@ def run_sweep(
 
 
 def check_study(sweep: SweepConfig, variants: list[str] | None, data: str | None = None) -> None:
-    """What `ablate run` checks before Ray starts, beyond the file: ``--variant`` names, and the
-    data (it lists images, the first image of each class decodes, the folds can be made).
+    """What `ablate run` checks before Ray starts, beyond the file: the search metric,
+    ``--variant`` names, and the data (it lists images, the first image of each class decodes,
+    the folds can be made).
 
     Raises:
         ConfigError: an unknown variant, or ``--variant`` on a sweep without ``ablation:``.
         DataError: a missing data path or first image, an unreadable image, more folds than
             images or patients in a class.
     """
+    from ablate.search.sweep import check_metric
+
+    check_metric(sweep)
     if variants:
         if sweep.ablation is None:
             raise ConfigError(f"--variant: sweep {sweep.name!r} has no `ablation:` section; drop --variant")

@@ -16,7 +16,7 @@ from ablate.search.ablation import expand_ablation
 from ablate.search.space import validate_space
 from ablate.search.translate import grid_points
 
-__all__ = ["load_sweep", "resolve_sweep"]
+__all__ = ["check_metric", "load_sweep", "reported_metrics", "resolve_sweep"]
 
 
 def resolve_sweep(sweep: SweepConfig, *, check_space: bool = True, source: str = "trial") -> SweepConfig:
@@ -38,7 +38,6 @@ def resolve_sweep(sweep: SweepConfig, *, check_space: bool = True, source: str =
     resolve(sweep.trial, source=source)
     if check_space:
         validate_space(sweep)
-        _check_metric(sweep)
     if sweep.ablation is not None:
         expand_ablation(sweep)  # every variant must resolve now, not when it runs
     if sweep.confirm is not None:
@@ -54,7 +53,13 @@ def reported_metrics() -> list[str]:
     return [f.name for f in TABLES["epochs"] if f.name not in ("trial_id", "epoch", "phase", "optimizer")]
 
 
-def _check_metric(sweep: SweepConfig) -> None:
+def check_metric(sweep: SweepConfig) -> None:
+    """``search.metric`` names a number every epoch reports (`ablate run` checks it before Ray
+    starts; not at load, which stays free of pandas and pyarrow).
+
+    Raises:
+        ConfigError: it does not (one line, with the choices).
+    """
     allowed = reported_metrics()
     if sweep.search.metric not in allowed:
         raise ConfigError(f"search.metric {sweep.search.metric!r} is not reported by a trial's epochs; "
