@@ -12,12 +12,13 @@ from ablate.search.sweep import load_sweep
 def test_shipped_ablation_expands():
     sweep = load_sweep("cxr5-ablation")
     named = dict(expand_ablation(sweep))
-    assert list(named) == ["base", "gate-uniform", "gate-static", "no-dropout", "taps-last-only", "pcb-16", "original"]
+    assert list(named) == ["base", "gate-uniform", "gate-static", "no-dropout", "taps-last-only", "pcb-16", "original",
+                           "lungs-masked"]
     assert named["gate-uniform"].fusion.gate == "uniform" and named["base"].fusion.gate == "dynamic"
     assert named["taps-last-only"].resolved_taps() == ["features.12"]
     assert named["original"].variant == "original"
     assert all(c.seeds == [0, 1, 2] for c in named.values())
-    assert len({c.trial_id() for c in named.values()}) == 7
+    assert len({c.trial_id() for c in named.values()}) == 8
 
 
 def test_unknown_variant_and_bad_override(tmp_path):
