@@ -69,6 +69,17 @@ def _kill(proc: subprocess.Popen) -> None:
         pass
 
 
+def _end_session(proc: subprocess.Popen) -> None:
+    """Kill what is left of a run's session (the local Ray it started), the run itself too."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=30)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def test_killed_sweep_resumes_with_every_trial_exactly_once(tmp_path):
     sweep = tiny_sweep_file(
         tmp_path, "resume-sweep",
@@ -107,44 +118,13 @@ def test_killed_sweep_resumes_with_every_trial_exactly_once(tmp_path):
     assert "resume-sweep" in again.stderr and "3 trial(s)" in again.stderr
 
 
-def test_ctrl_c_stops_cleanly_says_how_to_resume_and_resume_finishes(tmp_path):
-    """SIGINT (Ctrl-C): Tune stops gracefully, the finished rows are kept, the exit code is 130
-    with the exact --resume command, and that command completes the sweep."""
-    sweep = tiny_sweep_file(tmp_path, "int-sweep", search={"num_samples": 3, "max_concurrent": 1,
-                                                           "space": {"fusion.dropout": {"uniform": [0.2, 0.5]}}},
-                            scheduler={"kind": "none"})
-    results = tmp_path / "res"
-    proc = subprocess.Popen(_cmd(sweep, results), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    try:
-        end = time.monotonic() + 300
-        while not committed_trials(results) and proc.poll() is None and time.monotonic() < end:
-            time.sleep(0.2)
-        assert proc.poll() is None, "the sweep ended before it could be interrupted"
-        os.kill(proc.pid, signal.SIGINT)
-        out, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            _kill(proc)
-    assert proc.returncode == 130, out[-3000:]
-    hint = next(ln for ln in out.splitlines() if ln.startswith("error: sweep int-sweep stopped with"))
-    assert "unfinished" in hint and "--resume" in hint
-    kept = committed_trials(results)
-    assert 1 <= len(kept) < 3
-    resume_cmd = shlex.split(hint.split("continue it with: ", 1)[1])
-    assert resume_cmd[:3] == ["ablate", "run", str(sweep)] and "--resume" in resume_cmd  # as typed
-    again = subprocess.run([sys.executable, "-m", "ablate.cli", *resume_cmd[1:]],
-                           check=False, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr[-3000:]
-    res = assert_complete_rows(results, 3)
-    assert (res.trials.status == "ok").all() and set(kept) <= set(res.trials.trial_id)
-
-
-def test_driver_killed_at_each_point_of_recording_resumes_with_every_row_once(tmp_path):
+def test_driver_killed_at_each_point_and_ctrl_c_resume_with_every_row_once(tmp_path):
     """SIGKILL of `ablate run` itself (ABLATE_CRASH_AT) when a trial has ended but its rows are not
-    written, right after a row's commit, when Tune has returned but nothing is reconciled, and
-    after the reconciliation: after each, the results load with no row twice, and the last
-    --resume ends with every trial's rows exactly once and no finished trial rerun."""
+    written; then Ctrl-C (SIGINT: exit 130, the finished rows kept, the exact --resume command,
+    which works as typed); then SIGKILL right after a row's commit, when Tune has returned but
+    nothing is reconciled, and after the reconciliation. After each, the results load with no
+    row twice, and the last --resume ends with every trial's rows exactly once and no finished
+    trial rewritten."""
     sweep = tiny_sweep_file(tmp_path, "crash-sweep", trial={"epochs": 2},
                             search={"num_samples": 3, "max_concurrent": 1,
                                     "space": {"fusion.dropout": {"uniform": [0.2, 0.5]}}},
@@ -169,6 +149,17 @@ def test_driver_killed_at_each_point_of_recording_resumes_with_every_row_once(tm
         (tmp_path / f"run-{crash}.log").write_text(out)
         return subprocess.CompletedProcess(cmd, p.returncode, out, "")
 
+    def run_typed(crash: str, typed: list[str]) -> subprocess.CompletedProcess:
+        """The resume command as the hint printed it (``ablate run ...``), through this interpreter."""
+        env = {**os.environ, "ABLATE_CRASH_AT": crash}
+        p = subprocess.Popen([sys.executable, "-m", "ablate.cli", *typed[1:]], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        try:
+            out, _ = p.communicate(timeout=600)
+        finally:
+            _end_session(p)
+        return subprocess.CompletedProcess(typed, p.returncode, out, "")
+
     def rows() -> dict[str, int]:
         t = load(results).trials  # loadable at every moment
         assert t.trial_id.is_unique
@@ -178,8 +169,32 @@ def test_driver_killed_at_each_point_of_recording_resumes_with_every_row_once(tm
     assert first.returncode == -signal.SIGKILL, first.stdout[-2000:]
     seen = rows()
     assert len(seen) == 1
+
+    # Ctrl-C once the resumed run has committed the 2nd trial: Tune stops gracefully
+    cmd = _cmd(sweep, results, "--resume")
+    cmd[cmd.index("epochs=4")] = "epochs=2"
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, env={k: v for k, v in os.environ.items() if k != "ABLATE_CRASH_AT"})
+    try:
+        end = time.monotonic() + 300
+        while len(committed_trials(results)) < 2 and proc.poll() is None and time.monotonic() < end:
+            time.sleep(0.2)
+        assert proc.poll() is None, "the sweep ended before it could be interrupted"
+        os.kill(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        _end_session(proc)
+    assert proc.returncode == 130, out[-3000:]
+    hint = next(ln for ln in out.splitlines() if ln.startswith("error: sweep crash-sweep stopped"))
+    assert "unfinished" in hint and "--resume" in hint
+    resume_cmd = shlex.split(hint.split("continue it with: ", 1)[1])
+    assert resume_cmd[:3] == ["ablate", "run", str(sweep)] and "--resume" in resume_cmd  # as typed
+    now = rows()
+    assert 2 <= len(now) < 3 and all(now[t] == m for t, m in seen.items())
+    seen = now
+
     for crash in ("trial_recorded:1", "tune_done:1", "reconciled:1"):
-        r = run(crash, "--resume")
+        r = run(crash, "--resume") if crash != "trial_recorded:1" else run_typed(crash, resume_cmd)
         assert r.returncode == -signal.SIGKILL, r.stdout[-2000:]
         now = rows()
         rewritten = [t for t, m in seen.items() if now[t] != m]
