@@ -138,3 +138,20 @@ def test_sweep_runs_on_a_two_node_cluster_with_shared_storage(tmp_path, two_node
     assert (res.trials.status == "ok").all() and (res.trials.epochs_run == 2).all()
     assert sorted(p.name for p in (tmp_path / "shared" / "train").iterdir()) == sorted(res.trials.trial_id)
     assert (tmp_path / "shared" / "cluster-sweep" / "tuner.pkl").is_file()
+
+
+def test_a_study_runs_its_stages_on_the_two_node_cluster(tmp_path, two_node_cluster):
+    """search -> confirm -> ablation as Ray work on the cluster: each stage's rows, exactly once."""
+    sweep = tiny_sweep_file(tmp_path, "cluster-study", trial={"epochs": 1},
+                            search={"num_samples": 2, "space": {"fusion.dropout": {"uniform": [0.2, 0.5]}}},
+                            scheduler={"kind": "none"}, confirm={"top_k": 1, "seeds": [5]},
+                            ablation={"variants": {"pcb-8": {"fusion.pcb_channels": 8}}})
+    r = _ablate_run(sweep, tmp_path / "res", "--address", two_node_cluster, "--storage", str(tmp_path / "shared"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = assert_complete_rows(tmp_path / "res", 2 + 1 + 2)
+    t = res.trials
+    assert t.groupby("stage").size().to_dict() == {"search": 2, "confirm": 1, "ablation": 2}
+    assert (t.status == "ok").all() and set(t.seed[t.stage != "search"]) == {5}
+    assert sorted(t.ablation_variant.dropna()) == ["base", "pcb-8"]
+    for exp in ("cluster-study", "cluster-study-confirm", "cluster-study-ablation"):
+        assert (tmp_path / "shared" / exp / "tuner.pkl").is_file()  # each stage its own Tune experiment
