@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Annotated, Any, ClassVar, Union
 
 from pydantic import (
@@ -30,9 +31,9 @@ class _Dist(BaseModel):
         """The argument as the sweep file writes it (``[16, 32]``, ``{of: [...], min: 2}``)."""
         return self.model_dump(mode="json")[self.kind]
 
+    @abstractmethod
     def check_values(self) -> list[Any]:
-        """The values checked against the base trial when a sweep is resolved."""
-        raise NotImplementedError
+        """The values checked against the base trial when a sweep is resolved (every kind defines it)."""
 
     def example(self) -> Any:
         """One value the distribution can produce (its first or lowest)."""
