@@ -13,10 +13,13 @@ if TYPE_CHECKING:
 
 
 def config_hash(cfg: TrialConfig) -> str:
-    """SHA-256 of the resolved config (name and device excluded: they do not change results)."""
+    """SHA-256 of the resolved config (name, device and the cost measurement's settings excluded:
+    they do not change results)."""
     d = cfg.resolved_dump()
     for key in ("name", "device"):
         d.pop(key)
+    for key in ("latency", "latency_repeats"):
+        d["analysis"].pop(key, None)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 

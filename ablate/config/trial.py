@@ -90,6 +90,9 @@ class AnalysisConfig(StrictModel):
     robustness: bool = False  # after training: test accuracy under the paper's pixel noise
     robustness_levels: list[tuple[float, float]] = Field(default_factory=list)  # extra (n, m) pairs
     robustness_seed: int = 0
+    # after training: FLOPs and measured inference latency / throughput of the best weights (the cost columns)
+    latency: bool = True
+    latency_repeats: int = Field(20, ge=1, le=10000)  # timed batch-1 passes (median); throughput: a quarter
 
 
 class TrialConfig(StrictModel):

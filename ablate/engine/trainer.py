@@ -23,6 +23,7 @@ from torch import nn
 from ablate.config import TrialConfig
 from ablate.data import PreparedData, normalize_batch, prepare_data
 from ablate.engine.batches import TensorBatches
+from ablate.engine.cost import measure_cost
 from ablate.engine.gradients import GradientStats
 from ablate.engine.loop import StepContext, evaluate, train_one_epoch
 from ablate.engine.metrics import confusion_matrix, per_class_metrics
@@ -242,9 +243,13 @@ def run_trial(
     tables["gradients"] = grad_rows
     if cfg.analysis.robustness and status == "ok":
         tables["robustness"] = _robustness(cfg, tid, model, data, ctx, eval_bs)
+    cost = None
+    if cfg.analysis.latency and status == "ok" and runtime.is_main:  # the best weights are loaded
+        cost = measure_cost(unwrap(model), data.test.images, ctx, batch_size=eval_bs,
+                            repeats=cfg.analysis.latency_repeats)
     tables["trials"] = [
         trial_row(cfg, trial_id=tid, status=status, reason=reason, history=history, info=info, test_acc=test["acc"],
-                  test_loss=test["loss"], wall_s=time.perf_counter() - t0, fold=fold, extra=extra_columns)
+                  test_loss=test["loss"], wall_s=time.perf_counter() - t0, fold=fold, cost=cost, extra=extra_columns)
     ]
     best_cpu = None if best["state"] is None else {n: t.cpu() for n, t in best["state"].items()}
     return TrialOutcome(tid, status, reason, tables, best_cpu)

@@ -28,7 +28,7 @@ import ablate
 if TYPE_CHECKING:
     from ablate.config import TrialConfig
 
-__all__ = ["ENVIRONMENT_COLUMNS", "TrialRecord", "best_epoch", "environment", "git_sha", "trial_row"]
+__all__ = ["COST_COLUMNS", "ENVIRONMENT_COLUMNS", "TrialRecord", "best_epoch", "environment", "git_sha", "trial_row"]
 
 ENVIRONMENT_COLUMNS = (
     "ablate_version", "torch_version", "torchvision_version", "ray_version", "git_sha", "host",
@@ -66,6 +66,11 @@ class TrialRecord:
     test_loss: float
     params: int | None
     fp32_mb: float | None
+    macs: int | None  # cost columns (`ablate.engine.cost.COST_COLUMNS`): None when not measured
+    flops: int | None
+    latency_ms: float | None
+    throughput_ips: float | None
+    latency_repeats: int | None
     wall_s: float
     train_images_per_s: float
     n_train: int | None
@@ -100,6 +105,10 @@ INFO_COLUMNS = (
     "params", "fp32_mb", "num_classes", "class_names", "n_train", "n_val", "n_test", "dataset_hash",
     "data_source", "skipped_images", "train_batch_size", "train_bn_momentum",
 )
+
+# measured after training on the best weights (`ablate.engine.cost`); kept here, not imported from
+# the engine, so building a row does not import torch
+COST_COLUMNS = ("macs", "flops", "latency_ms", "throughput_ips", "latency_repeats")
 
 
 @functools.lru_cache(maxsize=1)
@@ -163,6 +172,7 @@ def trial_row(
     wall_s: float = 0.0,
     fold: int | None = None,
     unresolved: Mapping[str, Any] | None = None,
+    cost: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``trials`` row of one trial, as a dict with every column of the schema.
@@ -181,6 +191,8 @@ def trial_row(
         fold: with k-fold, the validation fold.
         unresolved: searched values that do not make a valid config: the row then names them
             in ``config_json``, has an empty ``config_hash`` and no ``cfg.*`` columns.
+        cost: the cost columns (`COST_COLUMNS`, from `ablate.engine.cost.measure_cost`); absent
+            ones are null.
         extra: more columns (``sweep``, ``space.*``, ...); they override the built ones.
     """
     from ablate.config import config_hash, flatten
@@ -202,6 +214,7 @@ def trial_row(
         status=status, reason=reason,
         backbone=cfg.backbone, variant=cfg.variant, scenario=cfg.data.scenario,
         **{k: info.get(k) for k in INFO_COLUMNS},
+        **{k: (cost or {}).get(k) for k in COST_COLUMNS},
         epochs_run=len(history), best_epoch=best["epoch"] if best else -1,
         val_acc=best["val_acc"] if best else math.nan, val_loss=best["val_loss"] if best else math.nan,
         test_acc=test_acc, test_loss=test_loss, wall_s=float(wall_s),

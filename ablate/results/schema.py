@@ -41,6 +41,13 @@ TABLES: dict[str, pa.Schema] = {
             ("test_loss", pa.float64()),
             ("params", pa.int64()),
             ("fp32_mb", pa.float64()),  # params * 4 bytes / 1e6 (the paper's "MB")
+            # inference cost of the best weights (`ablate.engine.cost`; null when not measured:
+            # analysis.latency false, a trial that did not finish, a rank other than 0)
+            ("macs", pa.int64()),  # multiply-adds of one forward pass of one image (conv, linear, matmul)
+            ("flops", pa.int64()),  # FLOPs of that pass as FlopCounterMode counts them: 2 x macs
+            ("latency_ms", pa.float64()),  # median ms of a batch-1 forward pass on the trial's device
+            ("throughput_ips", pa.float64()),  # images/s of forward passes at the evaluation batch size
+            ("latency_repeats", pa.int64()),  # timed batch-1 passes behind latency_ms
             ("wall_s", pa.float64()),
             ("train_images_per_s", pa.float64()),
             ("n_train", pa.int64()),
