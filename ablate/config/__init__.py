@@ -41,11 +41,13 @@ from ablate.config.space import (
 from ablate.config.sweep import (
     AblationConfig,
     ConfirmConfig,
+    Objective,
     ResourcesConfig,
     SchedulerConfig,
     SearchConfig,
     SweepConfig,
     as_distribution,
+    parse_constraint,
 )
 from ablate.config.trial import (
     AnalysisConfig,
@@ -68,6 +70,7 @@ __all__ = [
     "Grid",
     "IntRange",
     "LogUniform",
+    "Objective",
     "PhaseConfig",
     "ResourcesConfig",
     "SchedulerConfig",
@@ -84,6 +87,7 @@ __all__ = [
     "config_hash",
     "find_sweep_file",
     "flatten",
+    "parse_constraint",
     "parse_set",
     "read_sweep",
     "read_yaml",

@@ -2,27 +2,96 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import (
-    Field,
-)
+from pydantic import Field, model_validator
 
 from ablate.config.messages import validate_as
 from ablate.config.space import Distribution, _Dist
 from ablate.config.trial import StrictModel, TrialConfig
 
 
-class SearchConfig(StrictModel):
-    """How the space is searched; `space` maps dotted config paths to distributions."""
+class Objective(StrictModel):
+    """One objective of a multi-objective search: a trials-row column and its direction."""
 
-    algorithm: Literal["optuna", "random", "grid"] = "optuna"
+    metric: str
+    mode: Literal["max", "min"]
+
+
+_CONSTRAINT = re.compile(r"^\s*(<=|>=|<|>)\s*([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$")
+
+
+def parse_constraint(text: str) -> tuple[str, float]:
+    """``"<= 5"`` -> ``("<=", 5.0)``.
+
+    Raises:
+        ValueError: not an operator (``<=``, ``<``, ``>=``, ``>``) and a number.
+    """
+    m = _CONSTRAINT.match(str(text))
+    if m is None:
+        raise ValueError(f"{text!r} is not a bound such as '<= 5' (operators <=, <, >=, >)")
+    return m.group(1), float(m.group(2))
+
+
+class SearchConfig(StrictModel):
+    """How the space is searched; `space` maps dotted config paths to distributions.
+
+    A multi-objective search names several trials-row columns, ``metric: [val_acc, params]``
+    with ``mode: [max, min]``: they become `objectives`, and `metric` / `mode` hold the first
+    (what the live view and the end summary show). Optuna is told every objective when a
+    trial ends (TPE, or NSGA-II with ``algorithm: nsga2``).
+    """
+
+    algorithm: Literal["optuna", "nsga2", "random", "grid"] = "optuna"  # optuna: TPE
     seed: int = 0
     num_samples: int = Field(8, ge=1)  # samples per grid point
     metric: str = "val_acc"
     mode: Literal["max", "min"] = "max"
+    objectives: list[Objective] = Field(default_factory=list)  # set by a list-valued metric / mode
+    # trials-row column -> bound ("<= 5"): Optuna's samplers treat a trial outside as infeasible
+    constraints: dict[str, str] = Field(default_factory=dict)
     max_concurrent: int | None = Field(None, ge=1)
     space: dict[str, Distribution] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _metric_lists(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("metric"), list | tuple):
+            if isinstance(data, dict) and isinstance(data.get("mode"), list | tuple):
+                raise ValueError("mode is a list but metric is not: give one mode per metric")
+            return data
+        metrics, modes = list(data["metric"]), data.get("mode", "max")
+        if not isinstance(modes, list | tuple) or len(modes) != len(metrics):
+            raise ValueError(f"metric lists {len(metrics)} column(s) ({', '.join(map(str, metrics))}): "
+                             f"give mode as a list of as many (max or min), got {modes!r}")
+        if not metrics:
+            raise ValueError("metric is an empty list: name at least one column")
+        if len(set(metrics)) != len(metrics):
+            raise ValueError(f"metric names a column twice ({', '.join(map(str, metrics))})")
+        objectives = [{"metric": m, "mode": d} for m, d in zip(metrics, modes, strict=True)]
+        return {**data, "metric": metrics[0], "mode": modes[0], "objectives": objectives if len(metrics) > 1 else []}
+
+    @model_validator(mode="after")
+    def _first_objective(self) -> SearchConfig:
+        if self.objectives and (self.objectives[0].metric, self.objectives[0].mode) != (self.metric, self.mode):
+            raise ValueError(f"metric / mode ({self.metric}, {self.mode}) must be the first of "
+                             f"objectives; set them together: metric: [...] with mode: [...]")
+        for column, bound in self.constraints.items():
+            try:
+                parse_constraint(bound)
+            except ValueError as e:
+                raise ValueError(f"constraints.{column}: {e}") from None
+        return self
+
+    @property
+    def directions(self) -> list[tuple[str, str]]:
+        """Every objective as (column, max | min): one pair for a single-metric search."""
+        return [(o.metric, o.mode) for o in self.objectives] or [(self.metric, self.mode)]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
 
 class SchedulerConfig(StrictModel):

@@ -13,6 +13,7 @@ from ablate.config import SweepConfig, read_sweep
 from ablate.errors import ConfigError
 from ablate.models.resolve import resolve
 from ablate.search.ablation import expand_ablation
+from ablate.search.objectives import check_objectives
 from ablate.search.space import validate_space
 from ablate.search.translate import grid_points
 
@@ -55,13 +56,15 @@ def reported_metrics() -> list[str]:
 
 def check_metric(sweep: SweepConfig) -> None:
     """``search.metric`` names a number every epoch reports (`ablate run` checks it before Ray
-    starts; not at load, which stays free of pandas and pyarrow).
+    starts; not at load, which stays free of pandas and pyarrow). A multi-objective search and
+    ``search.constraints`` name trials-row columns instead (`ablate.search.objectives`).
 
     Raises:
         ConfigError: it does not (one line, with the choices).
     """
+    check_objectives(sweep)
     allowed = reported_metrics()
-    if sweep.search.metric not in allowed:
+    if not sweep.search.multi_objective and sweep.search.metric not in allowed:
         raise ConfigError(f"search.metric {sweep.search.metric!r} is not reported by a trial's epochs; "
                           f"choose one of {', '.join(allowed)} (with search.mode max or min)")
 

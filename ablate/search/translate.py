@@ -144,17 +144,24 @@ def _suggest_subset(trial: optuna.Trial, key: str, candidates: list[Any], minimu
 
 
 def make_sampler(algorithm: str, seed: int, num_samples: int) -> optuna.samplers.BaseSampler:
-    """The Optuna sampler of one grid point: TPE for ``optuna``, random otherwise.
+    """The Optuna sampler of one grid point: TPE for ``optuna``, NSGA-II for ``nsga2``, random
+    otherwise. Both TPE and NSGA-II handle one objective or several.
 
     TPE runs multivariate with groups (the subset booleans are conditional), and starts
     modelling after a third of the point's samples (at least 2, at most Optuna's default 10).
+    NSGA-II breeds generations of a quarter of the point's samples (at least 4, at most
+    Optuna's default 50). Both read a trial's constraint values (``search.constraints``, set on
+    the trial before it is told); the random sampler ignores them (the report still marks
+    infeasible trials).
     """
     import optuna
 
-    if algorithm != "optuna":
-        return optuna.samplers.RandomSampler(seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if algorithm == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=seed, population_size=min(50, max(4, num_samples // 4)))
+        if algorithm != "optuna":
+            return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.TPESampler(
             seed=seed,
             n_startup_trials=min(10, max(2, num_samples // 3)),

@@ -15,6 +15,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from ablate.config import SweepConfig
 from ablate.runners.ray.asha import ResumableASHA
+from ablate.search.objectives import constraint_values, objective_values
 from ablate.search.stages import StageTrial
 from ablate.search.translate import SpaceSampler, grid_points, make_sampler, sampled_axes
 
@@ -46,11 +47,20 @@ class GridSearcher(Searcher):
     configuration: the folds are issued as k Tune trials in a row (same values, ``fold`` 0..k-1)
     and Optuna is told the mean of the metric over the folds when the last one ends (a fold
     that failed makes the Optuna trial failed). Intermediate results do not reach Optuna then.
+
+
+    **Several objectives** (``search.metric: [val_acc, params]``): each point's study is
+    multi-objective and is told every objective from the trial's final report; a trial
+    without them fails there. **Constraints** (``search.constraints``) are set on the Optuna
+    trial before it is told (``Trial.set_constraint``; TPE and NSGA-II read them).
     """
 
     def __init__(self, sweep: SweepConfig) -> None:
         search = sweep.search
         super().__init__(metric=search.metric, mode=search.mode)
+        self._directions = search.directions if search.multi_objective else []
+        self._constraints = dict(search.constraints)
+        self._told_columns = list(dict.fromkeys([m for m, _ in search.directions] + list(self._constraints)))
         self._points = grid_points(sweep)
         self._axes = sampled_axes(search)
         self._per_point = search.num_samples
@@ -59,10 +69,12 @@ class GridSearcher(Searcher):
         self._owner: dict[str, int] = {}
         self._queue: list[dict[str, Any]] = []  # folds 1..k-1 of the last sampled configuration
         self._group: dict[str, str] = {}  # Tune trial id -> the Tune trial id Optuna knows (fold 0's)
-        self._fold_results: dict[str, list[tuple[float, bool]]] = {}
+        self._fold_results: dict[str, list[tuple[dict[str, Any], bool]]] = {}
+        metric = [m for m, _ in self._directions] or search.metric
+        mode = [d for _, d in self._directions] or search.mode
         self._subs: list[OptunaSearch | None] = [
             OptunaSearch(
-                space=SpaceSampler(self._axes), metric=search.metric, mode=search.mode,
+                space=SpaceSampler(self._axes), metric=metric, mode=mode,
                 sampler=make_sampler(search.algorithm, search.seed + i, search.num_samples),
             ) if self._axes else None
             for i in range(len(self._points))
@@ -112,16 +124,29 @@ class GridSearcher(Searcher):
         if sub is None:
             return
         if self._folds == 1:
-            sub.on_trial_complete(trial_id, result, error)
+            self._tell(sub, trial_id, result, error)
             return
         group = self._group[trial_id]
-        value = (result or {}).get(self.metric, math.nan)
         done = self._fold_results.setdefault(group, [])
-        done.append((float(value) if value is not None else math.nan, error))
-        if len(done) == self._folds:  # the configuration's last fold: Optuna sees the mean
-            failed = any(e or math.isnan(v) for v, e in done)
-            mean = math.nan if failed else sum(v for v, _ in done) / len(done)
-            sub.on_trial_complete(group, None if failed else {self.metric: mean}, failed)
+        done.append(({c: (result or {}).get(c) for c in self._told_columns}, error))
+        if len(done) == self._folds:  # the configuration's last fold: Optuna sees the means
+            mean = {c: _mean([d[c] for d, _ in done]) for c in self._told_columns}
+            failed = any(e for _, e in done) or mean[self.metric] is None
+            self._tell(sub, group, None if failed else mean, failed)
+
+    def _tell(self, sub: OptunaSearch, trial_id: str, result: dict | None, error: bool) -> None:
+        """Tell the point's study: every objective (or the one metric), with the constraint values."""
+        if self._directions:
+            values = None if error else objective_values(self._directions, result)
+            error = error or values is None
+            told = None if values is None else dict(zip([m for m, _ in self._directions], values, strict=True))
+        else:
+            told = result
+        if self._constraints:  # on the Optuna trial Ray's OptunaSearch asked for this Tune trial
+            ot_trial = sub._ot_trials[trial_id]
+            for column, value in zip(self._constraints, constraint_values(self._constraints, result), strict=True):
+                ot_trial.set_constraint(column, value)
+        sub.on_trial_complete(trial_id, told, error)
 
     def _sub_of(self, trial_id: str) -> OptunaSearch | None:
         i = self._owner.get(trial_id)
@@ -132,6 +157,12 @@ class GridSearcher(Searcher):
 
     def restore(self, checkpoint_path: str) -> None:
         _restore(self, checkpoint_path)
+
+
+def _mean(values: list[Any]) -> float | None:
+    """The mean over folds; None when a fold lacks the value."""
+    vals = [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    return sum(vals) / len(vals) if vals and len(vals) == len(values) else None
 
 
 class FixedSearcher(Searcher):

@@ -23,6 +23,7 @@ import ray.train.torch
 from ablate.config import TrialConfig
 from ablate.engine.runtime import Runtime
 from ablate.errors import AblateError
+from ablate.results.record import COST_COLUMNS
 from ablate.runners.ray.timing import log_marks_from_env, mark
 from ablate.runners.sweep_results import (
     FINAL,
@@ -136,5 +137,6 @@ def _final_metrics(outcome: Any, metric: str) -> dict[str, Any]:
     out.update(val_acc=row["val_acc"], val_loss=row["val_loss"], test_acc=row["test_acc"],
                test_loss=row["test_loss"], epochs_run=row["epochs_run"], best_epoch=row["best_epoch"],
                status=outcome.status, reason=outcome.reason, final=True)
+    out.update({k: row[k] for k in ("params", "fp32_mb", *COST_COLUMNS) if row.get(k) is not None})  # objectives
     out.setdefault(metric, math.nan)
     return out

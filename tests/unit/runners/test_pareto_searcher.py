@@ -1,0 +1,138 @@
+"""Multi-objective search without Ray running: the grid point's Optuna study is told every
+objective and the constraint values, and its Pareto set agrees with a brute-force check."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+
+from ablate.config import validate_sweep
+from ablate.errors import ConfigError
+from ablate.runners.ray.searcher import GridSearcher
+from ablate.search.objectives import check_objectives, constraint_values
+from ablate.search.sweep import check_metric
+from ablate.search.translate import make_sampler
+
+TRIAL = {"backbone": "mobilenet_v3_small", "variant": "modified", "input_size": 32, "epochs": 1,
+         "data": {"path": "synthetic"}}
+SPACE = {"fusion.pcb_channels": {"choice": [8, 16, 32, 64]}, "fusion.dropout": {"uniform": [0.0, 0.6]}}
+
+
+def _sweep(**search):
+    return validate_sweep({"name": "p", "trial": TRIAL, "scheduler": {"kind": "none"},
+                           "search": {"num_samples": 10, "metric": ["val_acc", "params"], "mode": ["max", "min"],
+                                      "space": SPACE, **search}})
+
+
+def _result(values: dict) -> dict:
+    """A made-up trial outcome: more channels cost parameters and latency and (with dropout) buy accuracy."""
+    ch, dr = values["fusion.pcb_channels"], values["fusion.dropout"]
+    return {"val_acc": 0.5 + 0.004 * ch - 0.3 * (dr - 0.3) ** 2, "params": 1000 * ch + int(100 * dr),
+            "latency_ms": ch / 8, "final": True}
+
+
+def _dominated(a, b, modes) -> bool:
+    """b dominates a: no worse in every objective, better in one."""
+    sign = [1 if m == "max" else -1 for m in modes]
+    no_worse = all(s * y >= s * x for s, x, y in zip(sign, a, b, strict=True))
+    return no_worse and any(s * y > s * x for s, x, y in zip(sign, a, b, strict=True))
+
+
+@pytest.mark.parametrize("algorithm", ["optuna", "nsga2"])
+def test_two_objective_pareto_set_agrees_with_brute_force(algorithm):
+    s = GridSearcher(_sweep(algorithm=algorithm))
+    study = s._subs[0]._ot_study
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    rows = {}
+    for i in range(s.total):
+        got = s.suggest(f"t{i}")
+        rows[f"t{i}"] = _result(got["values"])
+        s.on_trial_result(f"t{i}", {"val_acc": 0.1, "epoch": 1})  # per-epoch results do not reach Optuna
+        s.on_trial_complete(f"t{i}", rows[f"t{i}"])
+    points = {tid: (r["val_acc"], r["params"]) for tid, r in rows.items()}
+    brute = {tid for tid, p in points.items()
+             if not any(_dominated(p, q, ["max", "min"]) for o, q in points.items() if o != tid)}
+    assert [tuple(t.values) for t in study.trials] == [points[f"t{i}"] for i in range(s.total)]  # asked in order
+    assert {f"t{t.number}" for t in study.best_trials} == brute
+    assert 1 <= len(brute) < len(points)
+
+
+def test_a_trial_without_an_objective_fails_in_optuna():
+    s = GridSearcher(_sweep())
+    for i in range(2):
+        s.suggest(f"t{i}")
+    s.on_trial_complete("t0", {"val_acc": 0.9, "params": math.nan})
+    s.on_trial_complete("t1", None, error=True)
+    assert [t.state.name for t in s._subs[0]._ot_study.trials] == ["FAIL", "FAIL"]
+
+
+def test_constraint_marks_violating_trials_infeasible_and_off_the_front():
+    s = GridSearcher(_sweep(constraints={"latency_ms": "<= 3"}))
+    study = s._subs[0]._ot_study
+    rows = []
+    for i in range(s.total):
+        got = s.suggest(f"t{i}")
+        rows.append(_result(got["values"]))
+        s.on_trial_complete(f"t{i}", rows[-1])
+    stored = [t.constraints for t in study.trials]
+    assert [c["latency_ms"] <= 0 for c in stored] == [r["latency_ms"] <= 3 for r in rows]
+    assert any(r["latency_ms"] > 3 for r in rows) and any(r["latency_ms"] <= 3 for r in rows)
+    assert all(rows[t.number]["latency_ms"] <= 3 for t in study.best_trials)
+
+
+def test_constraint_values_by_operator():
+    c = {"latency_ms": "<= 5", "val_acc": ">= 0.8", "params": "< 10"}
+    assert constraint_values(c, {"latency_ms": 4.0, "val_acc": 0.9, "params": 9}) == pytest.approx([-1.0, -0.1, -1.0])
+    broken = constraint_values(c, {"latency_ms": 6.0, "val_acc": 0.7, "params": 10})
+    assert broken[0] == pytest.approx(1.0) and broken[1] == pytest.approx(0.1) and broken[2] > 0
+    assert constraint_values(c, {"val_acc": 0.9, "params": 1})[0] == math.inf  # not measured: infeasible
+
+
+def test_algorithm_names_the_sampler():
+    assert isinstance(make_sampler("nsga2", 0, 16), optuna.samplers.NSGAIISampler)
+    assert isinstance(make_sampler("optuna", 0, 16), optuna.samplers.TPESampler)
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    ({"scheduler": {"kind": "asha"}}, "ASHA stops trials on one metric.*scheduler.kind: none"),
+    ({"confirm": {"top_k": 1, "seeds": [1]}}, "confirm ranks configurations by one metric"),
+    ({"search": {"metric": ["val_acc", "flopz"], "mode": ["max", "min"]}}, "'flopz', not a numeric column"),
+    ({"search": {"metric": "val_acc", "mode": "max", "constraints": {"latency": "<= 5"}}},
+     "search.constraints names 'latency'"),
+])
+def test_bad_multi_objective_files_are_refused_naming_the_fix(change, match):
+    raw = {"name": "p", "trial": TRIAL, "scheduler": {"kind": "none"},
+           "search": {"metric": ["val_acc", "latency_ms"], "mode": ["max", "min"]}}
+    for key, value in change.items():
+        raw[key] = {**raw.get(key, {}), **value} if key == "search" else value
+    with pytest.raises(ConfigError, match=match):
+        check_metric(validate_sweep(raw))
+
+
+def test_single_metric_search_is_checked_as_before():
+    sweep = validate_sweep({"name": "p", "trial": TRIAL, "search": {"metric": "params"}})
+    check_objectives(sweep)  # no objectives, no constraints: nothing to say
+    with pytest.raises(ConfigError, match="not reported by a trial's epochs"):
+        check_metric(sweep)
+    check_metric(validate_sweep({"name": "p", "trial": TRIAL, "search": {"metric": "val_loss", "mode": "min"}}))
+
+
+def test_final_tune_report_carries_the_trial_row_cost_columns():
+    from types import SimpleNamespace
+
+    from ablate.runners.ray.worker import _final_metrics
+
+    row = {"val_acc": 0.8, "val_loss": 0.5, "test_acc": 0.7, "test_loss": 0.6, "epochs_run": 1, "best_epoch": 1,
+           "params": 1234, "fp32_mb": 0.005, "macs": 10, "flops": 20, "latency_ms": 1.5, "throughput_ips": 900.0,
+           "latency_repeats": 20}
+    outcome = SimpleNamespace(trial_row=row, tables={"epochs": [{"epoch": 1, "val_acc": 0.8}]}, status="ok",
+                              reason="")
+    out = _final_metrics(outcome, "val_acc")
+    assert {k: out[k] for k in ("params", "fp32_mb", "macs", "flops", "latency_ms", "throughput_ips")} == {
+        k: row[k] for k in ("params", "fp32_mb", "macs", "flops", "latency_ms", "throughput_ips")}
+    assert "epoch" not in out  # ASHA skips the final report
+    unmeasured = _final_metrics(SimpleNamespace(**{**vars(outcome), "trial_row": {**row, "latency_ms": None}}),
+                                "val_acc")
+    assert "latency_ms" not in unmeasured  # an objective that was not measured fails the Optuna trial
