@@ -15,6 +15,7 @@ from ablate.search.sweep import load_sweep
 __all__ = [
     "cam",
     "check_study",
+    "compact_results",
     "default_results_dir",
     "expand_seeds",
     "list_sweeps",
@@ -80,6 +81,7 @@ def run_trials(
     if (note := phase_note(sweep.trial)) is not None:
         (console or Console(stderr=True)).print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
 
+    from ablate.results import compact
     from ablate.results.lock import results_lock
     from ablate.runners.local import run_local_trial
     from ablate.search.ablation import expand_ablation
@@ -90,13 +92,31 @@ def run_trials(
     else:
         named = [(None, sweep.trial)]
     with results_lock(results_dir):  # one writer per results folder
-        return [
+        outcomes = [
             run_local_trial(cfg, results_dir, sweep=sweep.name, fold=fold, console=console,
                             extra_columns=None if name is None else {"stage": "ablation", "ablation_variant": name})
             for name, base in named
             for cfg in expand_seeds(base)
             for fold in (range(cfg.data.folds) if cfg.data.folds > 1 else [None])
         ]
+        compact(results_dir)  # one file per table: pd.read_parquet reads it whole
+        return outcomes
+
+
+def compact_results(results: str | Path) -> dict[str, int]:
+    """`ablate results compact`: merge a results folder's per-trial files into one file per
+    table (`ablate.results.compact`), holding the folder's lock.
+
+    Returns:
+        Per-trial files merged, by table.
+    """
+    from ablate.results import compact
+    from ablate.results.lock import results_lock
+
+    if not Path(results, "trials").is_dir() and not Path(results, "probes").is_dir():
+        raise ConfigError(f"{results} is not a results folder (no trials/ or probes/ in it)")
+    with results_lock(results):
+        return compact(results)
 
 
 def phase_note(cfg: TrialConfig) -> str | None:

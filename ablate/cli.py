@@ -190,6 +190,9 @@ def _mount_optional() -> None:
     from ablate.cli_probe import probe_app
 
     app.add_typer(probe_app, name="probe", help="Shortcut checks: source probe, leave-one-source-out")
+    from ablate.cli_results import results_app
+
+    app.add_typer(results_app, name="results", help="Results folders: compact")
 
 
 _mount_optional()

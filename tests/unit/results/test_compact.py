@@ -196,3 +196,19 @@ def test_one_trials_rows_are_read_from_their_row_groups(tmp_path, monkeypatch):
 def test_the_compacted_file_name_is_no_trial_id(tmp_path):
     with pytest.raises(ValueError, match="reserved"):
         write_trial(tmp_path, "compacted", {"trials": [_row("trials", "compacted")]})
+
+
+def test_the_cli_compacts_a_folder_and_refuses_one_that_is_not(tmp_path):
+    from typer.testing import CliRunner
+
+    from ablate.cli import app
+    from ablate.errors import ConfigError
+
+    _folder(tmp_path)
+    res = CliRunner().invoke(app, ["results", "compact", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "trials 4, epochs 3, probes 1" in res.output
+    assert sorted(p.name for p in (tmp_path / "trials").glob("*.parquet")) == [COMPACTED]
+    assert not (tmp_path / ".ablate.lock").exists()  # the lock was taken and given back
+    res = CliRunner().invoke(app, ["results", "compact", str(tmp_path / "nothing")])
+    assert isinstance(res.exception, ConfigError) and "not a results folder" in str(res.exception)
