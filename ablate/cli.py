@@ -112,11 +112,13 @@ def report(
     fmt: Annotated[str, typer.Option("--format", help="md | latex | csv")] = "md",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default RESULTS/report)")] = None,
     alpha: Annotated[float, typer.Option("--alpha", help="Family-wise level of 'significant' (Holm per table)")] = 0.05,
+    pareto: Annotated[str | None, typer.Option("--pareto", help="Frontier figure's columns x,y (latency_ms,test_acc)")]
+    = None,
 ) -> None:
     """Regenerate the paper's tables (with CIs and paired tests) and figures from results."""
     from ablate.report import make_report
 
-    files, missing = make_report(target, fmt, out_dir, alpha=alpha)
+    files, missing = make_report(target, fmt, out_dir, alpha=alpha, pareto=pareto)
     for m in missing:
         console.print(f"[yellow]not in the report:[/] {m}", soft_wrap=True)  # a section without results, left-out trials
     for f in files:

@@ -22,7 +22,8 @@ def resolve_results(target: str | Path) -> Path:
 
 
 def make_report(
-    target: str | Path, fmt: str = "md", out: str | Path | None = None, alpha: float = 0.05
+    target: str | Path, fmt: str = "md", out: str | Path | None = None, alpha: float = 0.05,
+    pareto: str | None = None,
 ) -> tuple[list[Path], list[str]]:
     """Regenerate the tables and figures from a results folder.
 
@@ -31,6 +32,8 @@ def make_report(
         fmt: md, latex or csv.
         out: output folder (default ``<results>/report``).
         alpha: family-wise level of the ``significant`` flags (Holm within each table).
+        pareto: ``"x,y"``, two trials-row columns for the frontier figure (``latency_ms,test_acc``);
+            None: the first cost objective of the sweep (else ``params``) against ``test_acc``.
 
     Returns:
         (files written, lines saying what the results do not hold yet).
@@ -43,10 +46,28 @@ def make_report(
 
     if fmt not in ("md", "latex", "csv"):
         raise AblateError(f"--format {fmt!r} is not one of md, latex, csv")
+    pair = _pareto_pair(pareto) if pareto is not None else None
     root = resolve_results(target)
     res = load(root)
     out_dir = Path(out) if out is not None else root / "report"
     sections, missing = build_sections(res, alpha)
-    figures = write_figures(res, out_dir / "figures") if fmt == "md" else []
+    figures = write_figures(res, out_dir / "figures", pair) if fmt == "md" else []
     files = render(sections, missing, figures, fmt, out_dir, f"ablate report: {root}")
     return files + figures, missing
+
+
+def _pareto_pair(text: str) -> tuple[str, str]:
+    """``"latency_ms,test_acc"`` -> the frontier figure's (x, y) columns.
+
+    Raises:
+        AblateError: not two numeric trials-row columns (one line, with the choices).
+    """
+    from ablate.errors import AblateError
+    from ablate.search.objectives import trial_columns
+
+    cols = [c.strip() for c in text.split(",")]
+    allowed = trial_columns()
+    if len(cols) != 2 or any(c not in allowed for c in cols):
+        raise AblateError(f"--pareto {text!r} must be two columns x,y of a trial's row (e.g. latency_ms,test_acc); "
+                          f"choose from {', '.join(allowed)}")
+    return cols[0], cols[1]

@@ -168,9 +168,13 @@ def gradient_figure(res: Results, out: Path) -> Path | None:
     return _save(fig, out / "gradients.png")
 
 
-def write_figures(res: Results, out: Path) -> list[Path]:
-    """Every figure the results can fill, written into `out`."""
+def write_figures(res: Results, out: Path, pareto_pair: tuple[str, str] | None = None) -> list[Path]:
+    """Every figure the results can fill, written into `out`; `pareto_pair` (x, y): the columns of
+    the frontier figure (`ablate.report.pareto.pareto_figure`)."""
+    from ablate.report.pareto import pareto_figure
+
     out.mkdir(parents=True, exist_ok=True)
     made = [f(res, out) for f in (validation_curves, pareto, robustness_curves, gradient_figure)]
+    made.append(pareto_figure(res, out, pareto_pair))
     cams = sorted((res.root / "cam").glob("*/grid.png")) if (res.root / "cam").is_dir() else []
     return [p for p in made if p is not None] + cams
