@@ -136,3 +136,18 @@ def test_final_tune_report_carries_the_trial_row_cost_columns():
     unmeasured = _final_metrics(SimpleNamespace(**{**vars(outcome), "trial_row": {**row, "latency_ms": None}}),
                                 "val_acc")
     assert "latency_ms" not in unmeasured  # an objective that was not measured fails the Optuna trial
+
+
+def test_shipped_pareto_sweep_samples_valid_trials_over_backbones_variants_channels_and_taps():
+    from ablate.search.sweep import load_sweep
+    from ablate.search.translate import trial_config
+
+    sweep = load_sweep("cxr5-pareto")
+    check_metric(sweep)
+    assert sweep.search.directions == [("val_acc", "max"), ("params", "min"), ("latency_ms", "min")]
+    assert sweep.search.algorithm == "nsga2" and sweep.scheduler.kind == "none"
+    s = GridSearcher(sweep)
+    assert isinstance(s._subs[0]._ot_study.sampler, optuna.samplers.NSGAIISampler)
+    cfgs = [trial_config(sweep, s.suggest(f"t{i}")["values"]) for i in range(12)]
+    assert len({c.backbone for c in cfgs}) > 1 and {c.variant for c in cfgs} == {"original", "modified"}
+    assert all(c.analysis.latency and c.input_size == 299 for c in cfgs)
