@@ -126,7 +126,7 @@ def compacted_stems(path: Path) -> list[str]:
 
 def write_compacted(path: Path, tables: list[pa.Table], stems: list[str], rows: list[int]) -> None:
     """Publish (atomically) the compacted file of `tables`, whose rows came from `stems`, `rows` each."""
-    table = concat(tables)
+    table = concat(tables).combine_chunks()  # one chunk: a file of thousands of tiny pages writes 8x slower
     if sum(rows) != table.num_rows or len(stems) != len(rows):
         raise ValueError("the row map does not match the rows")
     table = table.replace_schema_metadata({_META: json.dumps({"stems": stems, "rows": rows}).encode()})
