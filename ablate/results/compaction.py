@@ -67,8 +67,10 @@ def compact(results_dir: str | Path) -> dict[str, int]:
     # files last, though either order keeps every row exactly once)
     for path, st in sorted(covered, key=lambda c: c[0].parent.name == "trials"):
         _remove_if_unchanged(path, st)
+    now_committed = committed_trials(root)  # a trial that committed meanwhile keeps its files
     for path in stray:
-        _set_aside(path)
+        if path.stem not in now_committed:
+            _set_aside(path)
     return merged
 
 

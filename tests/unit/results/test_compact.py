@@ -8,7 +8,7 @@ import pytest
 
 import ablate.results.compaction as compact_mod
 import ablate.results.layout as layout
-from ablate.results import TABLES, committed_trials, compact, load, write_trial
+from ablate.results import TABLES, committed_trials, compact, load, table_from_rows, write_trial
 from ablate.results.layout import COMPACTED, compacted_rows_of
 from ablate.results.store import committed_row
 
@@ -45,8 +45,6 @@ def _folder(root) -> None:
 
 
 def _probe_table():
-    from ablate.results import table_from_rows
-
     return table_from_rows("probes", [_row("probes", "p1", probe="source", n_correct=3)])
 
 
@@ -170,6 +168,23 @@ def test_a_trial_rewritten_during_compaction_keeps_its_new_file(tmp_path, monkey
     assert (tmp_path / "trials" / "b-search.parquet").is_file()
     t = load(tmp_path).trials
     assert (t.trial_id == "b-search").sum() == 1 and t.set_index("trial_id").loc["b-search", "val_acc"] == 0.99
+
+
+def test_rows_of_a_trial_that_commits_during_compaction_are_not_set_aside(tmp_path, monkeypatch):
+    _folder(tmp_path)
+    pq.write_table(table_from_rows("epochs", _epochs("h-late")), tmp_path / "epochs" / "h-late.parquet")
+    real_write = compact_mod.write_compacted
+
+    def write_then_commit(path, *a, **k):
+        real_write(path, *a, **k)
+        if path.parent.name == "trials":  # the writer of h-late publishes its trials row meanwhile
+            pq.write_table(table_from_rows("trials", [_row("trials", "h-late")]), tmp_path / "trials" / "h-late.parquet")
+
+    monkeypatch.setattr(compact_mod, "write_compacted", write_then_commit)
+    compact(tmp_path)
+    assert (tmp_path / "epochs" / "h-late.parquet").is_file()
+    assert not (tmp_path / "epochs" / "e-crashed.parquet").exists()  # never committed: set aside
+    assert (load(tmp_path).epochs.trial_id == "h-late").sum() == 2
 
 
 def test_columns_whose_types_clash_become_text(tmp_path):
