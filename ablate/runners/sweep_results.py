@@ -26,10 +26,13 @@ row: a driver killed between a trial's end and its write loses nothing.
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,6 +180,58 @@ class RunStore:
         with atomic_file(dest) as tmp, fs.open_input_stream(src) as f, tmp.open("wb") as out:
             shutil.copyfileobj(f, out)
         return True
+
+    def save_checkpoint(self, row_id: str, name: str, fill: Callable[[Path], None]) -> None:
+        """Publish checkpoint `name` of a run whole, then drop the run's other epoch checkpoints
+        (one kept, as Train's ``num_to_keep=1``). Used by a trial that trains inside its Tune trial.
+
+        Args:
+            fill: writes the checkpoint's files into the (empty) folder it is given.
+
+        On a local filesystem the folder is filled under a temporary name and renamed: a reader
+        sees all of it or nothing. Elsewhere (``s3://``...) files are uploaded with the progress
+        file last, and a reader skips a checkpoint without one (`checkpoints`).
+        """
+        fs, base = self._fs()
+        run = f"{base}/{row_id}"
+        if isinstance(fs, pafs.LocalFileSystem):
+            tmp = Path(run) / f".{name}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            fill(tmp)
+            shutil.rmtree(f"{run}/{name}", ignore_errors=True)
+            os.replace(tmp, f"{run}/{name}")
+        else:
+            with tempfile.TemporaryDirectory() as d:
+                fill(Path(d))
+                files = sorted((f for f in Path(d).rglob("*") if f.is_file()), key=lambda f: f.name == PROGRESS)
+                for f in files:
+                    dest = f"{run}/{name}/{f.relative_to(d).as_posix()}"
+                    fs.create_dir(dest.rsplit("/", 1)[0], recursive=True)
+                    with f.open("rb") as src, fs.open_output_stream(dest) as out:
+                        shutil.copyfileobj(src, out)
+        for info in fs.get_file_info(pafs.FileSelector(run, allow_not_found=True)):
+            other = Path(info.path).name
+            if info.type == pafs.FileType.Directory and other != name and _EPOCH.match(other):
+                fs.delete_dir(info.path)
+
+    def latest(self, row_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """(resume state, None) of the run's newest epoch checkpoint, (None, final metrics) when it
+        finished, (None, None) when it has no readable checkpoint (a fresh start)."""
+        import pickle
+
+        import torch
+
+        fs, _ = self._fs()
+        for ckpt in self.checkpoints(row_id):
+            try:
+                if Path(ckpt).name == FINAL:
+                    return None, self.progress(ckpt)["metrics"]
+                with fs.open_input_file(f"{ckpt}/{STATE}") as f:
+                    return torch.load(io.BytesIO(f.read()), map_location="cpu", weights_only=True), None
+            except (OSError, ValueError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError):
+                continue  # torn by a crash while it was written: the previous one
+        return None, None
 
     def prune_states(self, row_id: str) -> None:
         """Delete the resumable states of a run that will not resume (keeps progress files)."""

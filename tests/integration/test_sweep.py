@@ -176,42 +176,49 @@ def test_rerunning_a_finished_sweep_without_resume_is_refused(tmp_path, local_ra
     assert len(trials) == 1  # nothing left to run; the row is there once
 
 
-def _train_worker_pids() -> list[int]:
-    """Processes of Ray Train workers on this machine (Ray titles them ``ray::RayTrainWorker``)."""
+def _training_pids() -> list[int]:
+    """Processes training a trial on this machine: a Tune trial that trains inline (Ray titles it
+    ``ray::ImplicitFunc``) or a Ray Train worker (``ray::RayTrainWorker``)."""
     pids = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                if (proc / "cmdline").read_bytes().startswith(b"ray::RayTrainWorker"):
+                if (proc / "cmdline").read_bytes().startswith((b"ray::ImplicitFunc", b"ray::RayTrainWorker")):
                     pids.append(int(proc.name))
             except OSError:
                 continue
     return pids
 
 
+def newest_epoch_checkpoint(run: Path) -> Path | None:
+    """The progress file of a Train run's newest epoch checkpoint (published whole), if any."""
+    found = sorted(run.glob("epoch-*/progress.json"))
+    return found[-1] if found else None
+
+
 def _kill_worker_after_epoch(train_root: Path, epoch: int, done: threading.Event, killed: list) -> None:
-    """SIGKILL the training worker once a run has registered the checkpoint of `epoch`."""
+    """SIGKILL the training process once a run has published the checkpoint of `epoch`."""
     while not done.is_set():
-        for snap in train_root.glob("*/checkpoint_manager_snapshot.json"):
-            try:
-                latest = json.loads(snap.read_text())["latest_checkpoint_result"]["checkpoint_dir_name"]
-            except (OSError, ValueError, KeyError, TypeError):
+        for run in train_root.glob("*"):
+            progress = newest_epoch_checkpoint(run)
+            if progress is None or int(progress.parent.name.split("-")[1]) < epoch:
                 continue
-            progress = snap.parent / latest / "progress.json"
-            if latest.startswith("epoch-") and int(latest.split("-")[1]) >= epoch and progress.is_file():
+            try:
                 history = json.loads(progress.read_text())["history"]  # what a relaunch resumes from
-                for pid in _train_worker_pids():
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append((pid, history))
-                if killed:
-                    return
+            except (OSError, ValueError):  # replaced by the next epoch's meanwhile
+                continue
+            for pid in _training_pids():
+                os.kill(pid, signal.SIGKILL)
+                killed.append((pid, history))
+            if killed:
+                return
         time.sleep(0.1)
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the worker through /proc")
 def test_a_lost_worker_is_relaunched_and_continues_from_its_checkpoint(tmp_path, local_ray):
-    """A worker killed mid-trial (a lost GPU node, say): Tune relaunches the trial, its Train
-    run resumes from the last checkpoint, and the trial ends ok with every epoch once."""
+    """The process training a trial killed mid-trial (a lost GPU node, say): Tune relaunches the
+    trial, it resumes from its last checkpoint, and the trial ends ok with every epoch once."""
     from ablate.runners.ray import run_sweep
 
     path = tiny_sweep_file(tmp_path, "lost-worker", trial={"epochs": 8}, search={"num_samples": 1},

@@ -19,7 +19,11 @@ from pathlib import Path
 import pytest
 
 from ablate.results import committed_trials, load
-from tests.integration.test_sweep import assert_complete_rows, tiny_sweep_file
+from tests.integration.test_sweep import (
+    assert_complete_rows,
+    newest_epoch_checkpoint,
+    tiny_sweep_file,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -30,21 +34,14 @@ def _cmd(sweep: Path, results: Path, *extra: str) -> list[str]:
 
 
 def _unfinished_checkpoints(results: Path) -> dict[str, Path]:
-    """Train runs without committed rows whose controller registered an epoch checkpoint:
-    row id -> that checkpoint's progress file (where a resumed run continues from). A worker
-    may have persisted later epochs the dead controller never registered; those are retrained."""
+    """Runs without committed rows that published an epoch checkpoint: row id -> that
+    checkpoint's progress file (where a resumed run continues from)."""
     done = committed_trials(results)
     out = {}
     for run in (results / "ray" / "train").glob("*"):
-        snapshot = run / "checkpoint_manager_snapshot.json"
-        if run.name in done or not snapshot.is_file():
-            continue
-        try:
-            latest = json.loads(snapshot.read_text())["latest_checkpoint_result"]["checkpoint_dir_name"]
-        except (ValueError, KeyError, TypeError):  # being written
-            continue
-        if (run / latest / "progress.json").is_file():
-            out[run.name] = run / latest / "progress.json"
+        progress = newest_epoch_checkpoint(run)
+        if run.name not in done and progress is not None:
+            out[run.name] = progress
     return out
 
 

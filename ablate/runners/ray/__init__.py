@@ -1,20 +1,24 @@
 """`ablate run SWEEP`: Ray Tune over Ray Train (V2); the only package importing ray.train/ray.tune.
 
 **Shape.** One Tune experiment per stage of the sweep (search, confirm, ablation:
-`ablate.search.stages`), one Tune trial per configuration (and fold). The Tune trial is a light function
-trainable (`driver.trial_driver`, scheduled on the custom resource ``ablate_driver`` of the
-head node when the cluster declares it, as Ray's Train+Tune guide recommends for drivers) that
-launches a `TorchTrainer` run named ``<sweep>-<trial id>``. Its workers (`worker.train_worker`)
-are plain `run_trial` with three Ray touch points. Results reach Tune through
-`TuneReportCallback`, so ASHA (``time_attr="epoch"``, ``max_t=epochs``) stops bad trials.
+`ablate.search.stages`), one Tune trial per configuration (and fold). The Tune trial is a
+function trainable (`driver.trial_driver`). A single-worker trial trains right there
+(`worker.inline_trial`; Tune reuses the process for the next trial); a data-parallel trial
+(``resources.workers > 1``) launches a `TorchTrainer` run named ``<sweep>-<trial id>`` from a
+light driver (scheduled on the custom resource ``ablate_driver`` of the head node when the
+cluster declares it, as Ray's Train+Tune guide recommends for drivers), whose workers
+(`worker.train_worker`) report through `TuneReportCallback`. Either way the trial is plain
+`run_trial` with three Ray touch points, its checkpoints live at
+``<storage>/train/<sweep>-<trial id>/``, and ASHA (``time_attr="epoch"``, ``max_t=epochs``)
+stops bad trials.
 
 One concern per module:
 
 - `cluster`: the environment Ray reads, a local instance, joining a cluster (address probe).
 - `resources`: `Plan`, per-trial resources and concurrency from the cluster's resources.
 - `searcher`: the grid x Optuna searcher, the ASHA/FIFO scheduler, Optuna's quiet mode.
-- `worker`: the Train worker function, its reporter and checkpoints.
-- `driver`: the Tune function trainable that launches the Train run.
+- `worker`: a trial's training, inline or in a Train worker; its reporters and checkpoints.
+- `driver`: the Tune function trainable (trains inline, or launches the Train run).
 - `recorder`: the Tune callback that writes each trial's rows; reconciliation after ``fit()``.
 - `placement`: removing the placement group of a stopped trial's workers.
 - `live`: the rich live view.

@@ -21,7 +21,12 @@ class Plan:
     cpus_per_worker: float
     gpus_per_worker: float
     concurrency: int
-    driver: dict[str, float]  # what the Tune trial (the Train driver) requests
+    driver: dict[str, float]  # what the Tune trial requests (the worker's own resources when inline)
+
+    @property
+    def inline(self) -> bool:
+        """A single-worker trial trains inside its Tune trial (no Train worker group to start)."""
+        return self.workers == 1
 
 
 def plan_resources(sweep: SweepConfig, cluster: dict[str, float], *, strict: bool) -> Plan:
@@ -34,8 +39,12 @@ def plan_resources(sweep: SweepConfig, cluster: dict[str, float], *, strict: boo
     res = sweep.resources
     total_cpu, total_gpu = cluster.get("CPU", 0.0), cluster.get("GPU", 0.0)
     gpus = (1.0 if total_gpu > 0 else 0.0) if res.gpus_per_worker == "auto" else float(res.gpus_per_worker)
-    driver = {DRIVER_RESOURCE: 1.0} if cluster.get(DRIVER_RESOURCE, 0) > 0 else {"CPU": 0.01}
-    trial_cpu = res.workers * res.cpus_per_worker + driver.get("CPU", 0.0)
+    if res.workers == 1:  # the Tune trial is the worker: it holds the worker's resources
+        driver = {"CPU": float(res.cpus_per_worker), **({"GPU": gpus} if gpus else {})}
+        trial_cpu = float(res.cpus_per_worker)
+    else:  # a light driver (on the head node when it declares DRIVER_RESOURCE) + the Train workers
+        driver = {DRIVER_RESOURCE: 1.0} if cluster.get(DRIVER_RESOURCE, 0) > 0 else {"CPU": 0.01}
+        trial_cpu = res.workers * res.cpus_per_worker + driver.get("CPU", 0.0)
     fits = [math.floor(total_cpu / trial_cpu + 1e-9)]
     if gpus > 0:
         fits.append(math.floor(total_gpu / (res.workers * gpus) + 1e-9))

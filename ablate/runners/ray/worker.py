@@ -1,10 +1,18 @@
-"""The Ray Train worker: plain `run_trial` with three Ray touch points.
+"""A trial's training: plain `run_trial` with three Ray touch points, in one of two places.
 
-A `Runtime` from ``ray.train.get_context()`` / ``ray.train.torch.get_device()`` /
-``prepare_model`` (DDP; gloo on CPU), a resume state from ``ray.train.get_checkpoint()``, and
-a reporter that calls ``ray.train.report`` on every rank once per epoch (rank 0 attaches the
-checkpoint). A last report (no ``epoch`` key, so ASHA ignores it) carries the trial's final
-metrics and the ``final`` checkpoint with every results table.
+* **Inline** (`inline_trial`, a single-worker trial): inside its Tune trial, the process Tune
+  started for it (reused from trial to trial). No Train worker group to start; the
+  checkpoints go straight to the run store (`RunStore.save_checkpoint`) and the metrics to Tune
+  (``tune.report``).
+* **Train worker** (`train_worker`, a data-parallel trial): a `Runtime` from
+  ``ray.train.get_context()`` / ``ray.train.torch.get_device()`` / ``prepare_model`` (DDP;
+  gloo on CPU), a resume state from ``ray.train.get_checkpoint()``, and a reporter that calls
+  ``ray.train.report`` on every rank once per epoch (rank 0 attaches the checkpoint).
+
+Both keep the same checkpoints in the same place (``<storage>/train/<row id>/epoch-NNNN`` and
+``final``, `ablate.runners.sweep_results`) and report the same metrics: one result per epoch,
+and a last one (no ``epoch`` key, so ASHA ignores it) with the trial's final metrics, after the
+``final`` checkpoint with every results table.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from typing import Any
 import ray
 import ray.train
 import ray.train.torch
+from ray import tune
 
 from ablate.config import TrialConfig
 from ablate.engine.runtime import Runtime
@@ -27,6 +36,7 @@ from ablate.results.record import COST_COLUMNS
 from ablate.runners.ray.timing import log_marks_from_env, mark
 from ablate.runners.sweep_results import (
     FINAL,
+    RunStore,
     epoch_dir_name,
     read_checkpoint,
     write_epoch_checkpoint,
@@ -79,14 +89,58 @@ class TrainReporter:
                                  checkpoint_dir_name=FINAL)
 
 
+class StoreReporter:
+    """`Reporter` of an inline trial: each checkpoint published to the run store, then the
+    metrics to Tune (so a relaunch, or ``--resume``, finds the checkpoint of every reported epoch)."""
+
+    pg = ""  # no Train placement group to free
+
+    def __init__(self, store: RunStore, row_id: str) -> None:
+        self.store, self.row_id = store, row_id
+        self.info: dict[str, Any] = {}
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        self.info = info
+
+    def on_epoch(self, row: dict[str, Any], state: Callable[[], dict[str, Any]]) -> None:
+        mark("epoch_trained", row_id=self.row_id, epoch=row["epoch"], epoch_s=row["epoch_s"])
+        st = state()
+        progress = {"row_id": self.row_id, "info": self.info, "history": st["history"], "elapsed": st["elapsed"]}
+        self.store.save_checkpoint(self.row_id, epoch_dir_name(row["epoch"]),
+                                   lambda d: write_epoch_checkpoint(d, progress, st))
+        mark("checkpoint_written", row_id=self.row_id, epoch=row["epoch"])
+        tune.report(dict(row))  # returns when Tune took it; a trial ASHA stops ends here
+        mark("epoch_reported", row_id=self.row_id, epoch=row["epoch"])
+
+    def final(self, metrics: dict[str, Any], write: Callable[[Path], None] | None) -> None:
+        if write is not None:
+            self.store.save_checkpoint(self.row_id, FINAL, write)
+        tune.report(metrics)
+
+
+def inline_trial(loop: dict[str, Any], store: RunStore, use_gpu: bool) -> None:
+    """A single-worker trial inside its Tune trial, resuming from the run's newest checkpoint.
+
+    Args:
+        loop: what `train_worker` gets as its ``train_loop_config`` (`ablate.runners.ray.driver`).
+        store: the sweep's Train runs (``<storage>/train``).
+        use_gpu: the trial holds a GPU (Ray set ``CUDA_VISIBLE_DEVICES`` to it).
+    """
+    import torch
+
+    mark("worker_start", row_id=loop["row_id"])
+    device = torch.device("cuda", 0) if use_gpu else torch.device("cpu")
+    runtime = Runtime(device=device, wrap_model=lambda m: m.to(device))
+    resume, finished = store.latest(loop["row_id"])
+    _train(loop, runtime, StoreReporter(store, loop["row_id"]), resume, finished)
+
+
 def train_worker(loop: dict[str, Any]) -> None:
     """One Train worker: `run_trial` on this rank, resuming from the run's last checkpoint.
 
     Args:
         loop: the ``train_loop_config`` the driver built (`ablate.runners.ray.driver`).
     """
-    from ablate.engine.trainer import run_trial
-
     log_marks_from_env()
     mark("worker_start", row_id=loop["row_id"])
     ctx = ray.train.get_context()
@@ -94,6 +148,14 @@ def train_worker(loop: dict[str, Any]) -> None:
                       world_size=ctx.get_world_size(), wrap_model=ray.train.torch.prepare_model)
     reporter = TrainReporter(runtime.rank, loop["row_id"])
     resume, finished = _load_checkpoint(ray.train.get_checkpoint())
+    _train(loop, runtime, reporter, resume, finished)
+
+
+def _train(loop: dict[str, Any], runtime: Runtime, reporter: TrainReporter | StoreReporter,
+           resume: dict | None, finished: dict | None) -> None:
+    """`run_trial`, then the final report: (rank 0) the ``final`` checkpoint and final metrics."""
+    from ablate.engine.trainer import run_trial
+
     if finished is not None:  # the run had ended; its tables are in storage already
         reporter.final(finished, None)
         return
