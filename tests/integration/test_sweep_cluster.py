@@ -5,6 +5,7 @@ the processes they started, by id, never other Ray instances of the machine."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -18,7 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_sweep import assert_complete_rows, tiny_sweep_file
+from tests.integration.test_sweep import (
+    assert_complete_rows,
+    newest_epoch_checkpoint,
+    tiny_sweep_file,
+)
 
 pytestmark = pytest.mark.slow
 RAY = str(Path(sys.executable).parent / "ray")
@@ -155,3 +160,72 @@ def test_a_study_runs_its_stages_on_the_two_node_cluster(tmp_path, two_node_clus
     assert sorted(t.ablation_variant.dropna()) == ["base", "pcb-8"]
     for exp in ("cluster-study", "cluster-study-confirm", "cluster-study-ablation"):
         assert (tmp_path / "shared" / exp / "tuner.pkl").is_file()  # each stage its own Tune experiment
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _marks(log: Path) -> list[dict]:
+    lines = log.read_text().splitlines() if log.is_file() else []
+    return [json.loads(line) for line in lines if line.endswith("}")]
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the trial's process through /proc")
+def test_a_trial_on_a_lost_node_is_relaunched_elsewhere_from_its_checkpoint(tmp_path, two_node_cluster):
+    """A third node joins; the raylet of the node running a trial is killed mid-trial. Tune
+    relaunches that trial on a surviving node, it continues from its last checkpoint in the
+    shared storage, and every trial ends ok with each epoch exactly once."""
+    host_port = two_node_cluster
+    victim = _start_node([f"--address={host_port}"], tmp_path / "victim.log")
+    try:
+        end = time.monotonic() + 90
+        while _alive_nodes(host_port) < 3:
+            assert time.monotonic() < end, (tmp_path / "victim.log").read_text()[-2000:]
+            time.sleep(1)
+        sweep = tiny_sweep_file(tmp_path, "node-loss", trial={"epochs": 6},
+                                search={"num_samples": 3, "space": {"fusion.dropout": {"uniform": [0.2, 0.5]}}},
+                                scheduler={"kind": "none"})
+        timing = tmp_path / "timing.jsonl"
+        cmd = [sys.executable, "-m", "ablate.cli", "run", str(sweep), "--results", str(tmp_path / "res"),
+               "--address", host_port, "--storage", str(tmp_path / "shared")]
+        errors = tmp_path / "stderr.txt"  # a file, not a pipe: nobody reads it while the run goes on
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errors.open("w"),
+                                env={**ENV, "ABLATE_TIMING_LOG": str(timing)})
+        row, history, end = None, None, time.monotonic() + 240
+        while history is None:  # the victim's trial, once it has published an epoch-2 checkpoint
+            if proc.poll() is not None or time.monotonic() > end:
+                proc.kill()
+                proc.wait()
+                raise AssertionError(f"no trial reached epoch 2 on the third node: {errors.read_text()[-3000:]}")
+            tree = _descendants(victim.pid)
+            pids = {p for p in tree if _cmdline(p).startswith(b"ray::ImplicitFunc")}
+            rows = {m["row_id"] for m in _marks(timing) if m["event"] == "driver_start" and m["pid"] in pids}
+            for r in rows:
+                ckpt = newest_epoch_checkpoint(tmp_path / "shared" / "train" / r)
+                if ckpt is not None and int(ckpt.parent.name.split("-")[1]) >= 2:
+                    try:
+                        row, history = r, json.loads(ckpt.read_text())["history"]
+                    except (OSError, ValueError):  # replaced by the next epoch meanwhile
+                        continue
+                    raylets = [p for p in tree if b"raylet" in _cmdline(p).split(b"\0")[0]]
+                    assert raylets, "the third node has no raylet process"
+                    for p in raylets:
+                        os.kill(p, signal.SIGKILL)
+                    break
+            time.sleep(0.2)
+        proc.wait(timeout=480)
+    finally:
+        _stop(victim)
+    assert proc.returncode == 0, errors.read_text()[-3000:]
+    res = assert_complete_rows(tmp_path / "res", 3)
+    assert (res.trials.status == "ok").all() and (res.trials.epochs_run == 6).all()
+    starts = [m for m in _marks(timing) if m["event"] == "driver_start" and m["row_id"] == row]
+    assert len(starts) == 2, starts  # launched on the third node, relaunched once elsewhere
+    # continued, not restarted: the epochs up to the checkpoint keep the times they had then
+    rows = res.epochs[res.epochs.trial_id == row].sort_values("epoch")
+    assert len(history) >= 2
+    assert rows.epoch_s.tolist()[: len(history)] == pytest.approx([h["epoch_s"] for h in history])
