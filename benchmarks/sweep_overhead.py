@@ -1,15 +1,25 @@
-"""The fixed cost Ray adds to a trial: the same tiny trial via `ablate trial` and `ablate run`.
+"""The cost Ray adds to a sweep: per trial and per sweep, against `ablate trial` on the same trials.
 
-Runs one configuration (MobileNetV3-small at 32 px on the synthetic set by default) through
-`ablate trial` (this process's PyTorch, no Ray) and through `ablate run --local` (one Tune
-trial, one Ray Train worker), each as a fresh CLI process, and prints both wall times, the
-difference, and where the Ray run's time goes, from the timing marks of the run: records of
-the ``ablate.timing`` logger (`ablate.runners.ray.timing`), which every process of the run (the
-CLI, the trial driver, the Train worker) appends as JSON lines ``{"t", "event", "pid", ...}`` to
-the file named by ``$ABLATE_TIMING_LOG``:
+Runs the same N trials (one configuration, seeds 0..N-1; MobileNetV3-small at 32 px on the
+synthetic set by default) four ways, each as a fresh CLI process:
 
-    python benchmarks/sweep_overhead.py                 # 3 epochs, 1 repeat
-    python benchmarks/sweep_overhead.py --epochs 5 --repeats 3 --backbone resnet18
+* `ablate trial` with one seed and with N seeds (one process, no Ray);
+* `ablate run --local` with one trial and with N trials (a grid over the seed, one trial at a
+  time, each trial with ``--workers`` Ray workers: 1 trains inside its Tune trial, 2 or more is
+  a Ray Train DDP run).
+
+    per-trial cost = (run_N - run_1)/(N-1) - (trial_N - trial_1)/(N-1)
+    per-sweep cost = (run_1 - trial_1) - per-trial cost    (ray.init, the first trial's process, shutdown)
+
+With several workers the trial's training itself differs (DDP on this machine's cores), so the
+per-trial figure is also taken from the timeline of the N-trial run: each trial's time outside
+`run_trial` (from the end of the previous trial, or Tune's start, to the end of this one), from
+the timing marks of the run: records of the ``ablate.timing`` logger
+(`ablate.runners.ray.timing`), which every process of the run (the CLI, the Tune trial, the Train
+workers) appends as JSON lines ``{"t", "event", "pid", ...}`` to ``$ABLATE_TIMING_LOG``:
+
+    python benchmarks/sweep_overhead.py                     # 2 epochs, 4 trials, 1 worker
+    python benchmarks/sweep_overhead.py --workers 2         # a 2-worker DDP trial
 """
 
 from __future__ import annotations
@@ -17,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,24 +36,21 @@ from pathlib import Path
 import yaml
 
 TIMING_LOG_ENV = "ABLATE_TIMING_LOG"  # ablate.runners.ray.timing.TIMING_LOG_ENV (not imported: no Ray here)
-PHASES = [  # (label, from event, to event): consecutive spans of one `ablate run`
+PHASES = [  # (label, from event, to event): consecutive spans of one `ablate run`, first trial
     ("start-up: interpreter, imports, sweep file", "process_start", "ray_init"),
     ("ray.init (local instance)", "ray_init", "ray_ready"),
-    ("Tune set-up until the trial driver runs", "ray_ready", "driver_start"),
-    ("driver: validate config, build TorchTrainer", "driver_start", "trainer_fit"),
-    ("Train worker group start (controller, placement group, worker, process group)", "trainer_fit", "worker_start"),
-    ("run_trial in the worker (data, epochs, test evaluation)", "worker_start", "trial_done"),
-    ("final report with the results tables checkpoint", "trial_done", "final_reported"),
-    ("Train run shutdown", "final_reported", "driver_end"),
-    ("Tune: trial end, rows written, experiment end", "driver_end", "tune_done"),
-    ("reconciliation, summary", "tune_done", "reconciled"),
-    ("ray.shutdown and exit", "reconciled", "process_end"),
+    ("Tune set-up until the first trial runs (a new process: imports)", "ray_ready", "driver_start"),
+    ("Tune trial: validate config", "driver_start", "trainer_fit"),
+    ("until training starts (multi-worker: the Train worker group)", "trainer_fit", "worker_start"),
+    ("run_trial (data, epochs, test evaluation)", "worker_start", "trial_done"),
+    ("final checkpoint (results tables) and report", "trial_done", "final_reported"),
+    ("end of the Tune trial", "final_reported", "driver_end"),
 ]
 
 
-def sweep_file(folder: Path, args: argparse.Namespace) -> Path:
+def sweep_file(folder: Path, args: argparse.Namespace, seeds: list[int]) -> Path:
     raw = {
-        "name": "overhead",
+        "name": f"overhead-{len(seeds)}",
         "description": "benchmarks/sweep_overhead.py",
         "trial": {
             "backbone": args.backbone, "variant": "modified", "input_size": args.size, "batch_size": 16,
@@ -52,11 +58,12 @@ def sweep_file(folder: Path, args: argparse.Namespace) -> Path:
             "data": {"path": "synthetic", "test_per_class": 5, "synthetic": {"n_per_class": args.per_class,
                                                                               "image_size": args.size}},
         },
-        "search": {"num_samples": 1},
+        "search": {"algorithm": "grid", "num_samples": 1, "max_concurrent": 1,
+                   "space": {"seed": {"grid": seeds}}},
         "scheduler": {"kind": "none"},
-        "resources": {"workers": 1, "gpus_per_worker": 0, "cpus_per_worker": 1},
+        "resources": {"workers": args.workers, "gpus_per_worker": 0, "cpus_per_worker": 1},
     }
-    path = folder / "overhead.yaml"
+    path = folder / f"overhead-{len(seeds)}.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
 
@@ -69,73 +76,90 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - t0
 
 
-def run_with_timeline(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float, dict[str, float], list[dict]]:
+def run_with_timeline(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float, float, list[dict]]:
     log.unlink(missing_ok=True)
     start = time.time()
     wall = timed(cmd, {**env, TIMING_LOG_ENV: str(log)})
     events = sorted((json.loads(line) for line in log.read_text().splitlines()), key=lambda e: e["t"])
+    return wall, start, events
+
+
+def first_marks(events: list[dict], start: float, wall: float) -> dict[str, float]:
     first: dict[str, float] = {"process_start": start, "process_end": start + wall}
     for e in events:
         first.setdefault(e["event"], e["t"])
-    return wall, first, events
+    return first
 
 
-def epoch_costs(events: list[dict]) -> tuple[float, float, float]:
-    """Mean seconds per epoch: training, checkpoint write, report (until Train accepted it)."""
-    by_epoch: dict[int, dict[str, float]] = {}
+def per_trial_outside(events: list[dict]) -> list[tuple[float, float]]:
+    """Each trial, in order: (seconds from the previous trial's end - or Tune's start - to its
+    own end, seconds of that in `run_trial`)."""
+    by_row: dict[str, dict[str, float]] = {}
     for e in events:
-        if "epoch" in e:
-            by_epoch.setdefault(e["epoch"], {})[e["event"]] = e["t"]
-    train = [e["epoch_s"] for e in events if e["event"] == "epoch_trained"]
-    write = [d["checkpoint_written"] - d["epoch_trained"] for d in by_epoch.values() if len(d) == 3]
-    report = [d["epoch_reported"] - d["checkpoint_written"] for d in by_epoch.values() if len(d) == 3]
-    return statistics.mean(train), statistics.mean(write), statistics.mean(report)
+        if "row_id" in e:
+            by_row.setdefault(e["row_id"], {}).setdefault(e["event"], e["t"])
+    prev = next(e["t"] for e in events if e["event"] == "tune_fit")
+    out = []
+    for marks in sorted(by_row.values(), key=lambda m: m.get("driver_end", 0)):
+        if not {"driver_end", "worker_start", "trial_done"} <= set(marks):
+            continue
+        out.append((marks["driver_end"] - prev, marks["trial_done"] - marks["worker_start"]))
+        prev = marks["driver_end"]
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backbone", default="mobilenet_v3_small")
     ap.add_argument("--size", type=int, default=32)
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--per-class", type=int, default=60)
-    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--trials", type=int, default=4, help="N, the trials of the longer runs (>= 2)")
+    ap.add_argument("--workers", type=int, default=1, help="Ray workers per trial (2+: a Ray Train DDP run)")
     args = ap.parse_args()
+    if args.trials < 2:
+        ap.error("--trials must be at least 2")
     ablate = [sys.executable, "-m", "ablate.cli"]
+    n = args.trials
     with tempfile.TemporaryDirectory(prefix="ablate-overhead-") as tmp:
         folder = Path(tmp)
-        sweep = sweep_file(folder, args)
+        one, many = sweep_file(folder, args, [0]), sweep_file(folder, args, list(range(n)))
         env = {**os.environ, "ABLATE_CACHE_DIR": str(folder / "cache"), "RAY_USAGE_STATS_ENABLED": "0"}
-        timed([*ablate, "trial", str(sweep), "--results", str(folder / "warm")], env)  # decode cache, page cache
-        trial_walls, run_walls, timelines = [], [], []
-        for i in range(args.repeats):
-            trial_walls.append(timed([*ablate, "trial", str(sweep), "--results", str(folder / f"t{i}")], env))
-            wall, first, events = run_with_timeline(
-                [*ablate, "run", str(sweep), "--local", "--results", str(folder / f"r{i}")], env, folder / "timing.jsonl")
-            run_walls.append(wall)
-            timelines.append((first, events))
-        report(args, trial_walls, run_walls, timelines)
+        timed([*ablate, "trial", str(one), "--results", str(folder / "warm")], env)  # decode cache, page cache
+        t1 = timed([*ablate, "trial", str(one), "--results", str(folder / "t1")], env)
+        tn = timed([*ablate, "trial", str(one), "--set", f"seeds={list(range(n))}",
+                    "--results", str(folder / "tn")], env)
+        r1, s1, ev1 = run_with_timeline([*ablate, "run", str(one), "--local", "--results", str(folder / "r1")],
+                                        env, folder / "timing1.jsonl")
+        rn, _, evn = run_with_timeline([*ablate, "run", str(many), "--local", "--results", str(folder / "rn")],
+                                       env, folder / "timingn.jsonl")
+    report(args, (t1, tn, r1, rn), first_marks(ev1, s1, r1), per_trial_outside(evn))
 
 
-def report(args: argparse.Namespace, trial_walls: list[float], run_walls: list[float], timelines: list) -> None:
-    t, r = statistics.median(trial_walls), statistics.median(run_walls)
+def report(args: argparse.Namespace, walls: tuple[float, ...], first: dict[str, float],
+           trials: list[tuple[float, float]]) -> None:
+    t1, tn, r1, rn = walls
+    n = args.trials
+    per_trial = (rn - r1) / (n - 1) - (tn - t1) / (n - 1)
+    kind = "trains inside its Tune trial" if args.workers == 1 else f"a Ray Train run of {args.workers} DDP workers"
     print(f"{args.backbone} at {args.size} px, {args.epochs} epoch(s), {args.per_class * 5} images, "
-          f"{os.cpu_count()} CPU(s); median of {args.repeats}")
-    print(f"  ablate trial          {t:7.2f} s")
-    print(f"  ablate run --local    {r:7.2f} s   (one Tune trial, one Ray Train worker)")
-    print(f"  overhead of Ray       {r - t:7.2f} s   per sweep; per trial see the spans below")
-    first, events = timelines[len(timelines) // 2]
-    print("\nwhere `ablate run` spends its time:")
+          f"{os.cpu_count()} CPU(s); each Ray trial {kind}; one trial at a time")
+    print(f"  ablate trial, 1 seed / {n} seeds       {t1:7.2f} s / {tn:7.2f} s")
+    print(f"  ablate run --local, 1 trial / {n} trials {r1:7.2f} s / {rn:7.2f} s")
+    print(f"  Ray's cost per trial  {per_trial:7.2f} s   ((run_N - run_1) - (trial_N - trial_1)) / (N - 1)")
+    print(f"  Ray's cost per sweep  {r1 - t1 - per_trial:7.2f} s   (run_1 - trial_1) - per-trial cost")
+    print("\nthe one-trial run, where its time goes:")
     for label, a, b in PHASES:
         if a in first and b in first:
             print(f"  {first[b] - first[a]:7.2f} s  {label}")
-    train, write, rep = epoch_costs(events)
-    print(f"\nper epoch: training {train:.3f} s, checkpoint written {write:.3f} s, "
-          f"ray.train.report {rep:.3f} s (Train accepted the checkpoint)")
-    per_trial = (first["worker_start"] - first["ray_ready"]) + (first["tune_done"] - first["trial_done"])
-    per_sweep = (first["ray_ready"] - first["ray_init"]) + (first["process_end"] - first["reconciled"])
-    print(f"fixed cost per trial: {per_trial:.2f} s (a new driver actor process, the Train controller and "
-          f"worker processes, final report, shutdown; concurrent trials overlap it); "
-          f"per sweep: {per_sweep:.2f} s (ray.init, ray.shutdown)")
+    rest = first["process_end"] - first.get("driver_end", first["process_end"])
+    print(f"  {rest:7.2f} s  after the trial: rows written, reconciliation, summary, ray.shutdown, exit")
+    print(f"\nthe {n}-trial run, each trial's time outside run_trial (since the previous trial ended):")
+    for i, (span, train) in enumerate(trials, 1):
+        print(f"  trial {i}: {span - train:6.2f} s of {span:6.2f} s")
+    later = [span - train for span, train in trials[1:]]
+    if later:
+        print(f"  trials 2..{len(trials)}: mean {sum(later) / len(later):.2f} s outside run_trial")
 
 
 if __name__ == "__main__":
