@@ -85,6 +85,11 @@ def test_optuna_asha_sweep_writes_one_row_per_trial_and_stops_a_bad_curve(tmp_pa
     trials = run_sweep(load_sweep(path), results_dir=res_dir, local=True, progress="lines")
     assert len(trials) == 4 and set(trials.sweep) == {"asha-sweep"}
     res = assert_complete_rows(res_dir, 4)
+    # the stage's end compacted every table: pandas alone reads each whole, every column there
+    for name in ("trials", "epochs"):
+        assert [p.name for p in (res_dir / name).glob("*.parquet")] == ["compacted.parquet"]
+        plain = pd.read_parquet(res_dir / name)
+        assert len(plain) == len(res[name]) and set(plain.columns) == set(res[name].columns)
     t = res.trials.set_index("trial_id")
     assert (t.index.str.startswith("asha-sweep-")).all()
     assert sorted(t["space.phases.0.lr"]) == [1e-12, 1e-12, 0.003, 0.003]

@@ -29,6 +29,7 @@ from ray import tune
 from ablate.atomic import atomic_write_text
 from ablate.config import TrialConfig
 from ablate.errors import ConfigError, SweepInterrupted
+from ablate.results import compact
 from ablate.runners.ray.common import quiet_logger
 from ablate.runners.ray.driver import TUNE_RETRIES, DriverSetup, trial_driver
 from ablate.runners.ray.live import LiveView
@@ -189,6 +190,7 @@ def _fit_stage(run: SweepRun, stage: str, label: str, searcher: GridSearcher | F
     mark("tune_done")
     ended, known_n = reconcile_ended(results_dir, sweep, store, exp_path)
     mark("reconciled")
+    compact(results_dir)  # one file per table: pandas reads each whole (`ablate.results.compact`)
     print_best(run.console, sweep, _summary_rows(_stage_rows(run, stage), stage), results_dir)
     unfinished = searcher.total - ended
     if unfinished > 0:  # Ctrl-C (Tune stops gracefully and saves its state) or a lost driver
