@@ -11,7 +11,7 @@ and returns the trials row's cost columns (`COST_COLUMNS`):
 * ``latency_ms``: the median wall time of a forward pass of one image (batch 1) on the trial's
   device, after `WARMUP` untimed passes, over ``latency_repeats`` timed ones;
 * ``throughput_ips``: images per second of a forward pass at the evaluation batch size (the
-  best of ``max(2, repeats // 4)`` timed batches after one untimed batch);
+  best of `THROUGHPUT_PASSES` timed batches after one untimed batch);
 * ``latency_repeats``: the number of timed batch-1 passes (``analysis.latency_repeats``).
 
 Inputs are real test images through the trial's own `StepContext` (preprocessing, memory format,
@@ -31,9 +31,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from ablate.engine.loop import StepContext
 from ablate.results.record import COST_COLUMNS
 
-__all__ = ["COST_COLUMNS", "WARMUP", "forward_flops", "measure_cost"]
+__all__ = ["COST_COLUMNS", "THROUGHPUT_PASSES", "WARMUP", "forward_flops", "measure_cost"]
 
-WARMUP = 3  # untimed batch-1 passes before timing (allocator, cuDNN autotuning, caches)
+WARMUP = 2  # untimed batch-1 passes before timing (allocator, cuDNN autotuning, caches)
+THROUGHPUT_PASSES = 2  # timed full batches (after one untimed): the cost stays a few batches
 
 
 @torch.no_grad()
@@ -75,7 +76,7 @@ def measure_cost(
             repeats them.
         ctx: the trial's step context: its preprocessing, memory format and autocast are used.
         batch_size: the batch of the throughput measurement.
-        repeats: timed batch-1 passes (>= 1); the throughput takes ``max(2, repeats // 4)``.
+        repeats: timed batch-1 passes (>= 1).
 
     Returns:
         ``macs``, ``flops``, ``latency_ms``, ``throughput_ips``, ``latency_repeats``.
@@ -94,6 +95,6 @@ def measure_cost(
     idx = torch.arange(batch_size) % len(images)
     batch = to_input(images[idx])  # (batch_size, C, H, W)
     _time_passes(model, batch, 1, ctx.autocast)
-    best = min(_time_passes(model, batch, max(2, repeats // 4), ctx.autocast))
+    best = min(_time_passes(model, batch, THROUGHPUT_PASSES, ctx.autocast))
     return {"macs": flops // 2, "flops": flops, "latency_ms": latency * 1e3,
             "throughput_ips": batch_size / best, "latency_repeats": repeats}

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ablate.engine.cost import WARMUP, forward_flops, measure_cost
+from ablate.engine.cost import THROUGHPUT_PASSES, WARMUP, forward_flops, measure_cost
 from ablate.engine.loop import StepContext
 from ablate.engine.trainer import run_trial
 from ablate.results.schema import TABLES
@@ -43,9 +43,8 @@ def test_latency_positive_and_its_pass_count_fixed_by_repeats(repeats):
     assert cost["latency_ms"] > 0 and cost["throughput_ips"] > 0
     assert cost["latency_repeats"] == repeats
     assert cost["flops"] == 2 * cost["macs"] == 2 * (8 * 8 * 8 * 27 + 512 * 5)
-    timed_batches = max(2, repeats // 4)
     # one counted pass, warm-up, timed batch-1 passes; then one untimed and the timed batches of 4
-    assert calls == [1] * (1 + WARMUP + repeats) + [4] * (1 + timed_batches)
+    assert calls == [1] * (1 + WARMUP + repeats) + [4] * (1 + THROUGHPUT_PASSES)
     assert not model.training
 
 
