@@ -3,6 +3,7 @@ objective and the constraint values, and its Pareto set agrees with a brute-forc
 
 from __future__ import annotations
 
+import json
 import math
 
 import optuna
@@ -151,3 +152,28 @@ def test_shipped_pareto_sweep_samples_valid_trials_over_backbones_variants_chann
     cfgs = [trial_config(sweep, s.suggest(f"t{i}")["values"]) for i in range(12)]
     assert len({c.backbone for c in cfgs}) > 1 and {c.variant for c in cfgs} == {"original", "modified"}
     assert all(c.analysis.latency and c.input_size == 299 for c in cfgs)
+
+
+@pytest.mark.parametrize(("search", "match"), [
+    ({"metric": ["val_acc", "params"], "mode": ["max"]}, "metric lists 2 column.*give mode as a list of as many"),
+    ({"metric": ["val_acc", "params"], "mode": "max"}, "give mode as a list of as many"),
+    ({"metric": "val_acc", "mode": ["max", "min"]}, "mode is a list but metric is not"),
+    ({"metric": ["val_acc", "val_acc"], "mode": ["max", "max"]}, "names a column twice"),
+    ({"constraints": {"latency_ms": "about 5"}}, "constraints.latency_ms: 'about 5' is not a bound"),
+])
+def test_bad_objectives_fail_at_load_on_one_line(search, match):
+    with pytest.raises(ConfigError, match=match) as e:
+        validate_sweep({"name": "p", "trial": TRIAL, "search": search})
+    assert "\n" not in str(e.value)
+
+
+def test_objectives_survive_the_sweep_json_round_trip_and_overrides():
+    from ablate.config import read_sweep
+
+    sweep = _sweep(constraints={"latency_ms": "< 5"})
+    again = validate_sweep(json.loads(sweep.model_dump_json()))  # what --resume reads back
+    assert again.search.directions == sweep.search.directions and again.search.constraints == {"latency_ms": "< 5"}
+    over = read_sweep("cxr5-sweep", ["search.metric=[val_acc, latency_ms]", "search.mode=[max, min]"])
+    assert over.search.directions == [("val_acc", "max"), ("latency_ms", "min")] and over.search.metric == "val_acc"
+    with pytest.raises(ConfigError, match="must be the first of objectives"):
+        read_sweep("cxr5-pareto", ["search.metric=test_acc"])
