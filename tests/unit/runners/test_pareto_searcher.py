@@ -177,3 +177,18 @@ def test_objectives_survive_the_sweep_json_round_trip_and_overrides():
     assert over.search.directions == [("val_acc", "max"), ("latency_ms", "min")] and over.search.metric == "val_acc"
     with pytest.raises(ConfigError, match="must be the first of objectives"):
         read_sweep("cxr5-pareto", ["search.metric=test_acc"])
+
+
+def test_resume_keeps_the_multi_objective_study(tmp_path):
+    s = GridSearcher(_sweep(constraints={"latency_ms": "<= 3"}))
+    for i in range(3):
+        s.on_trial_complete(f"t{i}", _result(s.suggest(f"t{i}")["values"]))
+    s.suggest("t3")  # running when the sweep stopped
+    s.save(str(tmp_path / "searcher.pkl"))
+    again = GridSearcher(_sweep(constraints={"latency_ms": "<= 3"}))
+    again.restore(str(tmp_path / "searcher.pkl"))
+    study = again._subs[0]._ot_study
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert [len(t.values) for t in study.trials[:3]] == [2, 2, 2] and all(t.constraints for t in study.trials[:3])
+    again.on_trial_complete("t3", {"val_acc": 0.7, "params": 5, "latency_ms": 9.0})  # told after the resume
+    assert study.trials[3].values == [0.7, 5] and study.trials[3].constraints["latency_ms"] > 0
