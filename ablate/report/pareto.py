@@ -29,25 +29,12 @@ from ablate.report.cells import Section, _ci, _pct
 from ablate.report.paper import PAPER
 from ablate.report.runs import TestPredictions, ok_trials, paper_data, runs_by_config
 from ablate.results.store import Results
-from ablate.search.objectives import constraint_values
+from ablate.search.objectives import constraint_values, non_dominated
 
 __all__ = ["MAXIMISED", "non_dominated", "pareto_figure", "pareto_section", "paper_backbones", "search_objectives"]
 
 MAXIMISED = {"val_acc", "test_acc", "throughput_ips", "train_images_per_s"}  # larger is better; other columns: smaller
 _COST = ("params", "fp32_mb", "macs", "flops", "latency_ms", "throughput_ips")
-
-
-def non_dominated(values: np.ndarray, modes: list[str]) -> np.ndarray:
-    """Which rows of ``values`` (points x objectives) no other row dominates: no worse in every
-    objective and better in one. Rows with a NaN are never on the front nor dominate."""
-    v = np.asarray(values, dtype=float) * np.array([1.0 if m == "max" else -1.0 for m in modes])
-    ok = ~np.isnan(v).any(axis=1)
-    out = np.zeros(len(v), dtype=bool)
-    for i in np.flatnonzero(ok):
-        others = v[ok]
-        dominates = (others >= v[i]).all(axis=1) & (others > v[i]).any(axis=1)
-        out[i] = not dominates.any()
-    return out
 
 
 def search_objectives(res: Results) -> tuple[list[tuple[str, str]], dict[str, str]]:

@@ -20,7 +20,7 @@ from typing import Any
 from ablate.config import SweepConfig, parse_constraint
 from ablate.errors import ConfigError
 
-__all__ = ["check_objectives", "constraint_values", "objective_values", "trial_columns"]
+__all__ = ["check_objectives", "constraint_values", "non_dominated", "objective_values", "trial_columns"]
 
 # trials-row columns that are not numbers a search could optimise
 _NOT_OBJECTIVES = {"seed", "fold", "num_classes", "epochs_run", "best_epoch", "n_train", "n_val", "n_test",
@@ -87,4 +87,23 @@ def constraint_values(constraints: Mapping[str, str], result: Mapping[str, Any] 
             continue
         gap = float(v) - bound if op in ("<=", "<") else bound - float(v)
         out.append(gap + 1e-12 if op in ("<", ">") and gap == 0 else gap)
+    return out
+
+
+def non_dominated(values: Any, modes: list[str]) -> Any:
+    """Which rows of ``values`` (points x objectives) no other row dominates: no worse in every
+    objective and better in one. Rows with a NaN are never on the front nor dominate.
+
+    Returns:
+        A boolean numpy array, one entry per row.
+    """
+    import numpy as np
+
+    v = np.asarray(values, dtype=float) * np.array([1.0 if m == "max" else -1.0 for m in modes])
+    ok = ~np.isnan(v).any(axis=1)
+    out = np.zeros(len(v), dtype=bool)
+    for i in np.flatnonzero(ok):
+        others = v[ok]
+        dominates = (others >= v[i]).all(axis=1) & (others > v[i]).any(axis=1)
+        out[i] = not dominates.any()
     return out

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ablate.config import SweepConfig
 from ablate.results import load
+from ablate.search.objectives import constraint_values, non_dominated
 from ablate.search.translate import display_value
 
 
@@ -37,6 +38,8 @@ def print_best(console: Console, sweep: SweepConfig, trials: pd.DataFrame, resul
     top = trials[trials["status"] == "ok"].head(5)
     counts = trials["status"].value_counts().to_dict() if len(trials) else {}
     console.print(f"{len(trials)} trial(s): " + ", ".join(f"{v} {k}" for k, v in counts.items()), highlight=False)
+    if sweep.search.multi_objective:
+        _print_front(console, sweep, trials[trials["status"] == "ok"])
     if len(top):
         space = [c for c in trials.columns if c.startswith("space.")]
         shown = [metric] + ([] if metric == "test_acc" else ["test_acc"])
@@ -60,6 +63,22 @@ def print_best(console: Console, sweep: SweepConfig, trials: pd.DataFrame, resul
                 console.print(f"{j + 1}. {i}: " + " ".join(f"{name}={v[j]}" for name, v in rows), highlight=False)
         console.print(f"trial ids are {sweep.name}-<id>; all rows: ablate.results.load(...).trials", highlight=False)
     console.print(f"results: {results_dir}  (ablate.results.load({str(results_dir)!r}))", soft_wrap=True)
+
+
+def _print_front(console: Console, sweep: SweepConfig, ok: pd.DataFrame) -> None:
+    """A multi-objective search: its non-dominated trials (among those meeting the constraints)."""
+    search = sweep.search
+    names, modes = [m for m, _ in search.directions], [d for _, d in search.directions]
+    if ok.empty or any(n not in ok for n in names):
+        return
+    feasible = ok[[all(c <= 0 for c in constraint_values(search.constraints, r)) for r in ok.to_dict("records")]]
+    front = feasible[non_dominated(feasible[names].to_numpy(dtype=float), modes)]
+    shown = "; ".join(f"{r['ray_trial_id']} " + " ".join(f"{n}={display_value(r[n])}" for n in names)
+                      for _, r in front.iterrows())
+    where = f" meeting {', '.join(f'{k} {v}' for k, v in search.constraints.items())}" if search.constraints else ""
+    console.print(f"Pareto front ({', '.join(f'{n} {m}' for n, m in search.directions)}): {len(front)} of "
+                  f"{len(ok)} ok trial(s){where}: {shown or '-'}; per configuration with intervals: ablate report",
+                  highlight=False, soft_wrap=True)
 
 
 def _rank_metric(sweep: SweepConfig, trials: pd.DataFrame) -> tuple[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import optuna
 import pytest
@@ -192,3 +193,21 @@ def test_resume_keeps_the_multi_objective_study(tmp_path):
     assert [len(t.values) for t in study.trials[:3]] == [2, 2, 2] and all(t.constraints for t in study.trials[:3])
     again.on_trial_complete("t3", {"val_acc": 0.7, "params": 5, "latency_ms": 9.0})  # told after the resume
     assert study.trials[3].values == [0.7, 5] and study.trials[3].constraints["latency_ms"] > 0
+
+
+def test_end_summary_of_a_multi_objective_sweep_names_its_front():
+    import pandas as pd
+    from rich.console import Console
+
+    from ablate.runners.ray.summary import print_best
+
+    sweep = _sweep(constraints={"latency_ms": "<= 5"})
+    rows = [("a", 0.9, 100, 9.0), ("b", 0.8, 100, 2.0), ("c", 0.7, 50, 1.0), ("d", 0.6, 60, 1.0), ("e", 0.95, 10, 1.0)]
+    trials = pd.DataFrame([{"ray_trial_id": i, "status": "ok" if i != "e" else "failed", "val_acc": v, "params": p,
+                            "latency_ms": lat, "test_acc": 0.5, "epochs_run": 1} for i, v, p, lat in rows])
+    console = Console(width=200, record=True, force_terminal=False)
+    print_best(console, sweep, trials, Path("/r"))
+    line = next(x for x in console.export_text().splitlines() if x.startswith("Pareto front"))
+    # a breaks latency <= 5; d is dominated by c; e failed: the front is b and c
+    assert "2 of 4 ok trial(s) meeting latency_ms <= 5" in line
+    assert " b val_acc=0.8" in line and " c val_acc=0.7" in line and " a " not in line and " d " not in line
