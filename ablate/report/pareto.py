@@ -35,6 +35,7 @@ __all__ = ["MAXIMISED", "non_dominated", "pareto_figure", "pareto_section", "pap
 
 MAXIMISED = {"val_acc", "test_acc", "throughput_ips", "train_images_per_s"}  # larger is better; other columns: smaller
 _COST = ("params", "fp32_mb", "macs", "flops", "latency_ms", "throughput_ips")
+_FORMATTED = {"params", "fp32_mb", "macs", "latency_ms"}  # shown in their own columns (params_M, fp32_MB, ...)
 
 
 def search_objectives(res: Results) -> tuple[list[tuple[str, str]], dict[str, str]]:
@@ -78,16 +79,18 @@ def pareto_section(res: Results, alpha: float = stats.ALPHA) -> Section | None:
         notes.append(f"{dataset}: {int(front.sum())} of {len(g)} configuration(s) on the front"
                      + (f"; {int((~feasible).sum())} break the constraints" if constraints else "")
                      + (f"; {unmeasured} lack an objective (not measured) and are left out" if unmeasured else ""))
-        for r in g[front].to_dict("records"):
+        for r in g[front].sort_values(names[-1]).to_dict("records"):  # along the last objective
             est = preds.accuracy(r["_rs"])
             row = {"dataset": dataset, "backbone": r["backbone"], "variant": r["variant"], "config": r["config"],
-                   "seeds": r["seeds"], **{m: r[m] for m in names},
+                   "seeds": r["seeds"], **{m: round(r[m], 4) for m in names if m not in _FORMATTED},
                    "test_acc_%": _pct(est.estimate), "ci_%": _ci(est.low, est.high), "ci": est.method,
                    "params_M": round(r["params"] / 1e6, 3), "fp32_MB": round(r["fp32_mb"], 2),
                    "MMACs": round(r["macs"] / 1e6, 1) if pd.notna(r["macs"]) else None,
                    "latency_ms": round(r["latency_ms"], 3) if pd.notna(r["latency_ms"]) else None}
             rows.append(row)
-    df = pd.DataFrame(rows).sort_values(["dataset", names[1] if len(names) > 1 else names[0]])
+    if not rows:  # no configuration has every objective measured (older results: no cost columns)
+        return None
+    df = pd.DataFrame(rows)
     shown = ", ".join(f"{m} {d}" for m, d in objectives)
     notes.insert(0, f"The front is over the objectives {shown}, each a configuration's mean over its seeds "
                     "(never pooled across configurations), per dataset"
@@ -151,7 +154,7 @@ def pareto_figure(res: Results, out: Path, pair: tuple[str, str] | None = None) 
         if real_cxr5 and y == "test_acc" and x in ("params", "fp32_mb", "macs", "flops"):
             p = paper_backbones()
             xs += list(p[x])
-            ax.scatter(p[x], p[y], marker="x", color="black", zorder=5, label="paper, Table 2 (original)")
+            ax.scatter(p[x], p[y], marker="x", color="black", zorder=5, label="paper, Table 2 (original; size, MACs at 299 px counted)")
             for r in p.itertuples():
                 ax.annotate(f"paper {r.backbone}", (getattr(r, x), r.test_acc), fontsize=6, xytext=(3, -8),
                             textcoords="offset points")
