@@ -154,7 +154,8 @@ def pareto_figure(res: Results, out: Path, pair: tuple[str, str] | None = None) 
         if real_cxr5 and y == "test_acc" and x in ("params", "fp32_mb", "macs", "flops"):
             p = paper_backbones()
             xs += list(p[x])
-            ax.scatter(p[x], p[y], marker="x", color="black", zorder=5, label="paper, Table 2 (original; size, MACs at 299 px counted)")
+            ax.scatter(p[x], p[y], marker="x", color="black", zorder=5,
+                       label="paper, Table 2 (original; size, MACs at 299 px counted)")
             for r in p.itertuples():
                 ax.annotate(f"paper {r.backbone}", (getattr(r, x), r.test_acc), fontsize=6, xytext=(3, -8),
                             textcoords="offset points")
