@@ -211,3 +211,16 @@ def test_end_summary_of_a_multi_objective_sweep_names_its_front():
     # a breaks latency <= 5; d is dominated by c; e failed: the front is b and c
     assert "2 of 4 ok trial(s) meeting latency_ms <= 5" in line
     assert " b val_acc=0.8" in line and " c val_acc=0.7" in line and " a " not in line and " d " not in line
+
+
+def test_constraint_with_a_single_metric_reaches_optuna():
+    sweep = validate_sweep({"name": "p", "trial": TRIAL, "search": {
+        "num_samples": 3, "space": SPACE, "constraints": {"latency_ms": "<= 3"}}})
+    s = GridSearcher(sweep)
+    for i, lat in enumerate((2.0, 4.0)):
+        s.suggest(f"t{i}")
+        s.on_trial_complete(f"t{i}", {"val_acc": 0.5 + i / 10, "latency_ms": lat})
+    study = s._subs[0]._ot_study
+    assert [t.value for t in study.trials] == [0.5, 0.6]
+    assert [t.constraints["latency_ms"] for t in study.trials] == [-1.0, 1.0]
+    assert study.best_trial.number == 0  # the more accurate trial breaks the bound
