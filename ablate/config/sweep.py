@@ -59,7 +59,8 @@ class SearchConfig(StrictModel):
     def _metric_lists(cls, data: Any) -> Any:
         if not isinstance(data, dict) or not isinstance(data.get("metric"), list | tuple):
             if isinstance(data, dict) and isinstance(data.get("mode"), list | tuple):
-                raise ValueError("mode is a list but metric is not: give one mode per metric")
+                raise ValueError("mode is a list but metric is not: set both as lists of one entry per objective "
+                                 "(metric: [val_acc, params] with mode: [max, min])")
             return data
         metrics, modes = list(data["metric"]), data.get("mode", "max")
         if not isinstance(modes, list | tuple) or len(modes) != len(metrics):
@@ -130,6 +131,20 @@ class ConfirmConfig(StrictModel):
     seeds: list[int] = Field(min_length=1)
 
 
+class ProbeConfig(StrictModel):
+    """A shortcut check run as the study's first stage, ``probe`` (`SweepConfig.stages`).
+
+    ``kind: source`` is ``ablate probe source`` (`ablate.probe.source`) with the same options:
+    its rows go to the ``probes`` table and the report's "Shortcut checks" section shows them.
+    """
+
+    kind: Literal["source"] = "source"
+    data: str | None = None  # the data probed (DATA); default: the trial's data.path
+    config: str | None = None  # the probe's model (--config, e.g. source-probe); default: this sweep's trial
+    within: str | None = None  # probe only this class's sources (--within)
+    overrides: list[str] = Field(default_factory=list)  # --set overrides of the probe's config
+
+
 class SweepConfig(StrictModel):
     """One experiment file in `search_spaces/`."""
 
@@ -141,11 +156,14 @@ class SweepConfig(StrictModel):
     resources: ResourcesConfig = ResourcesConfig()
     confirm: ConfirmConfig | None = None
     ablation: AblationConfig | None = None
+    probe: ProbeConfig | None = None
 
     def stages(self) -> list[str]:
-        """The stages `ablate run` runs, in order: ``search`` (unless the file is an ablation
-        with an empty search space and no confirm), ``confirm``, ``ablation``."""
-        out = ["search"] if self.ablation is None or self.search.space or self.confirm else []
+        """The stages `ablate run` runs, in order: ``probe`` (with a ``probe:`` section: first,
+        as it is cheap and says early whether the images carry their source), ``search`` (unless
+        the file is an ablation with an empty search space and no confirm), ``confirm``, ``ablation``."""
+        out = ["probe"] if self.probe else []
+        out += ["search"] if self.ablation is None or self.search.space or self.confirm else []
         return out + (["confirm"] if self.confirm else []) + (["ablation"] if self.ablation else [])
 
 
