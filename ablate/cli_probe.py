@@ -22,18 +22,12 @@ def source(
     results: Annotated[Path, typer.Option("--results", help="Results folder")] = Path("results/probe"),
 ) -> None:
     """Train a model to tell the image sources apart; print its accuracy against chance."""
-    from ablate.probe.source import run_source_probe
-    from ablate.report import stats
+    from ablate.probe.source import run_source_probe, verdicts
 
     df = run_source_probe(data, config=config, within=within, overrides=set_, results=results,
                           say=lambda m: console.print(f"[dim]{m}[/]", soft_wrap=True))
-    for task, g in df[df.status == "ok"].groupby("probe_task", sort=False):
-        est = stats.accuracy_from_counts(g.test_acc.to_numpy(), g.n_test.to_numpy())
-        chance = float(g.chance.mean())
-        verdict = "ABOVE chance: the images carry their source" if est.low > chance else "not above chance"
-        console.print(f"[bold]probe {task}[/]: accuracy {100 * est.estimate:.1f} % [{100 * est.low:.1f}, "
-                      f"{100 * est.high:.1f}] ({est.method}) vs chance {100 * chance:.1f} % "
-                      f"({g.chance_label.iloc[0]}); {verdict}", soft_wrap=True)
+    for line in verdicts(df):
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
     console.print(f"results: {results}  (table 'probes'; ablate report {results})", soft_wrap=True)
 
 

@@ -24,14 +24,18 @@ from typing import Any
 import pandas as pd
 
 from ablate.atomic import atomic_file
-from ablate.config import TrialConfig
+from ablate.config import SweepConfig, TrialConfig, apply_overrides, validate_sweep
 from ablate.data.datasets import load_samples
 from ablate.data.samples import Sample, write_manifest
 from ablate.data.scenarios import apply_scenario
 from ablate.errors import DataError
+from ablate.results.layout import file_name
 from ablate.results.schema import table_from_rows
 
-__all__ = ["MIN_PER_SOURCE", "ProbeTask", "probe_tasks", "run_source_probe", "source_table"]
+__all__ = [
+    "MIN_PER_SOURCE", "ProbePlan", "ProbeTask", "plan_source_probe", "probe_row", "probe_tasks", "run_source_probe",
+    "source_table", "sweep_probe_base", "verdicts", "write_probe_row",
+]
 
 MIN_PER_SOURCE = 5  # a source needs train, val and test images
 PROBE_CONFIG = "source-probe"
@@ -111,24 +115,105 @@ def _probe_config(base: TrialConfig, manifest: Path, task: str) -> TrialConfig:
     return TrialConfig.model_validate(d)
 
 
-def _probe_row(outcome: Any, task: ProbeTask, data_name: str) -> dict[str, Any]:
+def probe_row(outcome: Any, task: str, data_name: str) -> dict[str, Any]:
+    """The ``probes`` row of a finished probe trial: its trials row plus what the probe found."""
     row = dict(outcome.trial_row)
     names = json.loads(row["class_names"])
     test = [p for p in outcome.tables.get("predictions", []) if p["split"] == "test"]
     counts = Counter(names[p["label"]] for p in test)
     top, n_top = counts.most_common(1)[0] if counts else ("", 0)
-    row.update(probe="source", probe_task=task.name, probe_data=data_name, probe_labels=json.dumps(names),
+    row.update(probe="source", probe_task=task, probe_data=data_name, probe_labels=json.dumps(names),
                n_correct=int(sum(bool(p["correct"]) for p in test)),
                chance=n_top / len(test) if test else float("nan"), chance_label=top,
                test_counts=json.dumps(dict(sorted(counts.items()))))
     return row
 
 
-def _write(results_dir: Path, trial_id: str, row: dict[str, Any]) -> None:
+def write_probe_row(results_dir: Path, trial_id: str, row: dict[str, Any]) -> None:
+    """Publish one probe trial's ``probes`` row (atomically; writing it again replaces it)."""
     import pyarrow.parquet as pq
 
-    with atomic_file(results_dir / "probes" / f"{trial_id}.parquet") as tmp:
+    with atomic_file(Path(results_dir) / "probes" / file_name(trial_id)) as tmp:
         pq.write_table(table_from_rows("probes", [row]), tmp)
+
+
+@dataclass
+class ProbePlan:
+    """What a source probe trains: its base config, its tasks and the name of the data probed."""
+
+    base: TrialConfig
+    tasks: list[ProbeTask]
+    data_name: str
+
+    def trials(self, results_dir: Path, say: Callable[[str], None] = lambda _m: None
+               ) -> list[tuple[ProbeTask, TrialConfig]]:
+        """Each task's resolved config once per seed; writes each task's manifest (label = source)
+        to ``results_dir/probe-data/<task>/manifest.csv``, where the configs point."""
+        from ablate.api import expand_seeds
+        from ablate.models.resolve import resolve
+
+        out = []
+        for task in self.tasks:
+            manifest = write_manifest(task.samples, Path(results_dir).resolve() / "probe-data" / task.name / "manifest.csv")
+            if task.dropped:
+                say(f"probe {task.name}: left out source(s) with under {MIN_PER_SOURCE} images: {task.dropped}")
+            say(f"probe {task.name}: {len(task.samples)} images from {', '.join(task.sources)}")
+            out += [(task, cfg) for cfg in expand_seeds(resolve(_probe_config(self.base, manifest, task.name)))]
+        return out
+
+
+def plan_source_probe(base: TrialConfig, within: str | None = None) -> ProbePlan:
+    """The probes of `base`'s data (`probe_tasks`); reads the data's list of images, no torch.
+
+    Raises:
+        DataError: no sources, an unknown class, a class with one source, fewer than two sources.
+    """
+    samples, desc = load_samples(base.data)
+    names, labels = apply_scenario(samples, base.data.scenario)
+    tasks = probe_tasks(samples, names, labels, within)
+
+    from ablate.report.runs import dataset_names
+
+    data_name = dataset_names(pd.DataFrame({"cfg.data.path": [base.data.path], "cfg.data.format": [base.data.format],
+                                            "data_source": [desc]})).iloc[0]
+    return ProbePlan(base, tasks, data_name)
+
+
+def sweep_probe_base(sweep: SweepConfig) -> TrialConfig:
+    """The base config of a sweep's ``probe:`` stage: the ``probe.config`` file's trial, or the
+    sweep's own trial, with ``probe.overrides`` and ``probe.data`` (default: the trial's data) set."""
+    from ablate.api import load_with_data
+    from ablate.search.sweep import resolve_sweep
+
+    probe = sweep.probe
+    assert probe is not None
+    data = probe.data or sweep.trial.data.path
+    if data != "synthetic" and "://" not in data:
+        data = str(Path(data).expanduser().resolve())  # the probe's trials may run on another node
+    if probe.config is not None:
+        return load_with_data(probe.config, probe.overrides, data, check_space=False).trial
+    raw = apply_overrides({**sweep.model_dump(mode="json"), "probe": None}, probe.overrides)
+    raw["trial"]["data"]["path"] = data
+    where = f"sweep {sweep.name} probe"
+    return resolve_sweep(validate_sweep(raw, source=where), check_space=False, source=where).trial
+
+
+def verdicts(rows: pd.DataFrame) -> list[str]:
+    """One line per probe task of the ``ok`` rows: accuracy with its interval (seeds pooled) against chance."""
+    from ablate.report import stats
+
+    out = []
+    for task, g in rows[rows.status == "ok"].groupby("probe_task", sort=False):
+        est = stats.accuracy_from_counts(g.test_acc.to_numpy(), g.n_test.to_numpy())
+        chance = float(g.chance.mean())
+        verdict = "ABOVE chance: the images carry their source" if est.low > chance else "not above chance"
+        out.append(f"probe {task}: accuracy {100 * est.estimate:.1f} % [{100 * est.low:.1f}, {100 * est.high:.1f}] "
+                   f"({est.method}) vs chance {100 * chance:.1f} % ({g.chance_label.iloc[0]}); {verdict}")
+    return out
+
+
+SUMMARY = ("trial_id", "probe_task", "seed", "status", "test_acc", "n_correct", "n_test", "chance", "chance_label",
+           "test_counts")
 
 
 def run_source_probe(
@@ -140,7 +225,10 @@ def run_source_probe(
     results: str | Path = "results/probe",
     say: Callable[[str], None] = lambda _m: None,
 ) -> pd.DataFrame:
-    """Train the source probe(s) of `data`, once per seed; write their ``probes`` rows.
+    """Train the source probe(s) of `data` here, once per seed; write their ``probes`` rows.
+
+    ``ablate run`` trains the same trials as its ``probe`` stage (`SweepConfig.probe`,
+    `ablate.runners.ray.probes`).
 
     Args:
         data: ``synthetic``, a class-per-folder tree or a manifest CSV (with a source column).
@@ -157,34 +245,20 @@ def run_source_probe(
     Raises:
         DataError: no sources, an unknown class, a class with one source, fewer than two sources.
     """
-    from ablate.api import expand_seeds, load_with_data
+    from ablate.api import load_with_data
 
     base = load_with_data(config or PROBE_CONFIG, overrides, data, check_space=False).trial
-    samples, desc = load_samples(base.data)
-    names, labels = apply_scenario(samples, base.data.scenario)
-    tasks = probe_tasks(samples, names, labels, within)  # bad requests fail before torch loads
-
-    from ablate.report.runs import dataset_names
-
-    data_name = dataset_names(pd.DataFrame({"cfg.data.path": [base.data.path], "cfg.data.format": [base.data.format],
-                                            "data_source": [desc]})).iloc[0]
+    plan = plan_source_probe(base, within)  # bad requests fail before torch loads
 
     from ablate.engine.trainer import run_trial
-    from ablate.models.resolve import resolve
 
     results_dir = Path(results)
     out = []
-    for task in tasks:
-        manifest = write_manifest(task.samples, results_dir / "probe-data" / task.name / "manifest.csv")
-        if task.dropped:
-            say(f"probe {task.name}: left out source(s) with under {MIN_PER_SOURCE} images: {task.dropped}")
-        say(f"probe {task.name}: {len(task.samples)} images from {', '.join(task.sources)}")
-        for cfg in expand_seeds(resolve(_probe_config(base, manifest, task.name))):
-            tid = f"probe-source-{task.name}-{cfg.trial_id()}"
-            outcome = run_trial(cfg, trial_id=tid, progress=say)
-            row = _probe_row(outcome, task, data_name)
-            if outcome.status == "ok":
-                _write(results_dir, tid, row)
-            out.append({k: row[k] for k in ("trial_id", "probe_task", "seed", "status", "test_acc", "n_correct",
-                                            "n_test", "chance", "chance_label", "test_counts")})
+    for task, cfg in plan.trials(results_dir, say):
+        tid = f"probe-source-{task.name}-{cfg.trial_id()}"
+        outcome = run_trial(cfg, trial_id=tid, progress=say)
+        row = probe_row(outcome, task.name, plan.data_name)
+        if outcome.status == "ok":
+            write_probe_row(results_dir, tid, row)
+        out.append({k: row[k] for k in SUMMARY})
     return pd.DataFrame(out)

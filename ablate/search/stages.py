@@ -1,10 +1,12 @@
 """The stages of a study after its search: confirmation of the winners, then the ablation (Ray-free).
 
-A sweep file may hold ``search:``, ``confirm:`` and ``ablation:``; ``ablate run`` runs them in
+A sweep file may hold ``probe:``, ``search:``, ``confirm:`` and ``ablation:``; ``ablate run`` runs them in
 that order (`ablate.config.SweepConfig.stages`), each stage a Ray Tune experiment of its own.
-This module decides what the confirm and ablation stages run, from the rows of the stages
-before them:
+This module decides what the probe, confirm and ablation stages run (the latter two from the
+rows of the stages before them):
 
+* **probe** (first: it is cheap and says before the search whether the images carry their
+  source): the source probe's trials (`probe_trials`), whose rows go to the ``probes`` table.
 * **confirm**: the search's configurations ranked by the mean of ``search.metric`` over their
   finished trials (status ``ok``: a trial stopped early has no final score; with k-fold, the
   mean over the folds), the best ``confirm.top_k`` retrained once per ``confirm.seeds`` seed.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ablate.config import SweepConfig, TrialConfig
@@ -43,12 +46,13 @@ __all__ = [
     "ablation_trials",
     "confirm_trials",
     "fold_values",
+    "probe_trials",
     "select_for_confirm",
     "select_winner",
     "variants_equal_to_base",
 ]
 
-STAGES = ("search", "confirm", "ablation")
+STAGES = ("probe", "search", "confirm", "ablation")
 # keys of a resolved config that do not define the experiment (the seed is a repeat of it)
 _NOT_IDENTITY = ("seed", "seeds", "name", "device")
 
@@ -65,6 +69,7 @@ class StageTrial:
         """What the trial is, for progress lines: ``confirm #1 seed 3`` / ``no-dropout seed 0 fold 1``."""
         c = self.columns
         what = f"{c['stage']} #{c['confirm_rank']}" if "confirm_rank" in c else str(c.get("ablation_variant", ""))
+        what = f"probe {c['probe_task']}" if "probe_task" in c else what
         return f"{what} seed {self.config.seed}" + ("" if self.fold is None else f" fold {self.fold}")
 
 
@@ -151,6 +156,23 @@ def select_winner(sweep: SweepConfig, selection: list[dict[str, Any]],
     best = int(means["mean"].idxmax() if mode == "max" else means["mean"].idxmin())
     sel = next(s for s in selection if s["rank"] == best)
     return {**sel, "confirm_metric": float(means.loc[best, "mean"]), "confirm_n": int(means.loc[best, "count"])}
+
+
+def probe_trials(sweep: SweepConfig, results_dir: Path) -> list[StageTrial]:
+    """The probe stage (``probe:``, run first): each task of the source probe once per seed,
+    the same trials as ``ablate probe source`` (`ablate.probe.source`). Writes each task's
+    manifest (label = source) under ``results_dir/probe-data/``; the trials carry ``probe_task``
+    and ``probe_data``, so the trial builds its ``probes`` row (`ablate.probe.source.probe_row`).
+
+    Raises:
+        DataError: the data has no sources to tell apart (a class with one source, ...).
+    """
+    from ablate.probe.source import plan_source_probe, sweep_probe_base
+
+    assert sweep.probe is not None
+    plan = plan_source_probe(sweep_probe_base(sweep), sweep.probe.within)
+    columns = {"stage": "probe", "probe": sweep.probe.kind, "probe_data": plan.data_name}
+    return [StageTrial(cfg, None, {**columns, "probe_task": task.name}) for task, cfg in plan.trials(results_dir)]
 
 
 def ablation_seeds(sweep: SweepConfig) -> list[int]:

@@ -1,12 +1,12 @@
-"""The stages of one ``ablate run``: search, confirm, ablation, each a Tune experiment of its own.
+"""The stages of one ``ablate run``: probe, search, confirm, ablation, each a Tune experiment of its own.
 
-`ablate.search.stages` decides what the confirm and ablation stages run; this module runs
+`ablate.search.stages` decides what the probe, confirm and ablation stages run; this module runs
 every stage of `SweepConfig.stages` in order through the same machinery (one Tune trial per
 configuration, a Ray Train job each, the recorder writing each trial's rows exactly once):
 
 * the search stage is the experiment ``<storage>/<sweep>`` (`GridSearcher`, ASHA);
-* the confirm and ablation stages are ``<storage>/<sweep>-confirm`` and ``-ablation``
-  (`FixedSearcher`, never stopped early).
+* the probe, confirm and ablation stages are ``<storage>/<sweep>-probe``, ``-confirm`` and
+  ``-ablation`` (`FixedSearcher`, never stopped early; the probe's rows: `ablate.runners.ray.probes`).
 
 **State between stages** lives in ``RESULTS/stages/`` (each file written atomically):
 ``<stage>.done.json`` when every trial of the stage ended, ``confirm.json`` (the configurations
@@ -30,6 +30,7 @@ from ablate.atomic import atomic_write_text
 from ablate.config import TrialConfig
 from ablate.errors import ConfigError, SweepInterrupted
 from ablate.results import compact
+from ablate.runners.ray import probes
 from ablate.runners.ray.common import quiet_logger
 from ablate.runners.ray.driver import TUNE_RETRIES, DriverSetup, trial_driver
 from ablate.runners.ray.live import LiveView
@@ -107,6 +108,8 @@ def _searcher(run: SweepRun, stage: str) -> tuple[GridSearcher | FixedSearcher, 
     """The stage's searcher and a few words on what it runs."""
     sweep = run.sweep
     metric, mode = sweep.search.metric, sweep.search.mode
+    if stage == "probe":
+        return probes.probe_searcher(run)
     if stage == "search":
         s = GridSearcher(sweep)
         folds = f" x {sweep.trial.data.folds} folds" if sweep.trial.data.folds > 1 else ""
@@ -170,7 +173,8 @@ def _fit_stage(run: SweepRun, stage: str, label: str, searcher: GridSearcher | F
     view = None if run.progress == "off" or client else LiveView(
         run.console, run.progress, sweep, searcher.total,
         dict(zip(known["ray_trial_id"].astype(str), known["status"].astype(str), strict=True)))
-    callbacks = [] if client else [Recorder(results_dir, sweep, store, view)]
+    recorder = probes.ProbeRecorder if stage == "probe" else Recorder  # a probe writes `probes` rows
+    callbacks = [] if client else [recorder(results_dir, sweep, store, view)]
     if run.resume and tune.Tuner.can_restore(exp_path):
         tuner = restore_tuner(exp_path, trainable, callbacks)
     else:
@@ -188,10 +192,14 @@ def _fit_stage(run: SweepRun, stage: str, label: str, searcher: GridSearcher | F
         if view:
             view.stop()
     mark("tune_done")
-    ended, known_n = reconcile_ended(results_dir, sweep, store, exp_path)
+    reconcile = probes.reconcile_probe_stage if stage == "probe" else reconcile_ended
+    ended, known_n = reconcile(results_dir, sweep, store, exp_path)
     mark("reconciled")
     compact(results_dir)  # one file per table: pandas reads each whole (`ablate.results.compact`)
-    print_best(run.console, sweep, _summary_rows(_stage_rows(run, stage), stage), results_dir)
+    if stage == "probe":
+        probes.print_probes(run.console, results_dir, sweep)
+    else:
+        print_best(run.console, sweep, _summary_rows(_stage_rows(run, stage), stage), results_dir)
     unfinished = searcher.total - ended
     if unfinished > 0:  # Ctrl-C (Tune stops gracefully and saves its state) or a lost driver
         where = f" in its {stage} stage" if label else ""

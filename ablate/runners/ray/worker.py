@@ -153,7 +153,8 @@ def train_worker(loop: dict[str, Any]) -> None:
 
 def _train(loop: dict[str, Any], runtime: Runtime, reporter: TrainReporter | StoreReporter,
            resume: dict | None, finished: dict | None) -> None:
-    """`run_trial`, then the final report: (rank 0) the ``final`` checkpoint and final metrics."""
+    """`run_trial`, then the final report: (rank 0) the ``final`` checkpoint and final metrics.
+    A probe-stage trial's checkpoint holds its ``probes`` row instead of the trial's tables."""
     from ablate.engine.trainer import run_trial
 
     if finished is not None:  # the run had ended; its tables are in storage already
@@ -171,10 +172,14 @@ def _train(loop: dict[str, Any], runtime: Runtime, reporter: TrainReporter | Sto
     metrics = _final_metrics(outcome, loop["metric"])
     progress = {"row_id": loop["row_id"], "info": reporter.info, "history": outcome.tables["epochs"],
                 "metrics": metrics}
-    best = None
-    if outcome.best_state is not None:
+    tables, best = outcome.tables, None
+    if "probe_task" in loop["columns"]:  # a probe-stage trial: its result is one `probes` row
+        from ablate.probe.source import probe_row
+
+        tables = {"probes": [probe_row(outcome, loop["columns"]["probe_task"], loop["columns"]["probe_data"])]}
+    elif outcome.best_state is not None:
         best = (outcome.best_state, cfg.resolved_dump(), json.loads(outcome.trial_row["class_names"]))
-    reporter.final(metrics, lambda d: write_final_checkpoint(d, progress, outcome.tables, best))
+    reporter.final(metrics, lambda d: write_final_checkpoint(d, progress, tables, best))
     mark("final_reported", row_id=loop["row_id"])
 
 
