@@ -73,6 +73,9 @@ def run_trials(
     With `variants` (names from the sweep's ``ablation:``, or ``all``), each named variant
     runs instead of the base, once per seed; rows carry ``ablation_variant``.
 
+    With ``data.hold_out_source: each`` each configuration runs in distribution and once per
+    source that can be held out (`ablate.probe.loso.expand_hold_out`), like ``seeds``.
+
     Returns:
         The `TrialOutcome` of each variant, seed and fold, in order.
     """
@@ -81,6 +84,7 @@ def run_trials(
     if (note := phase_note(sweep.trial)) is not None:
         (console or Console(stderr=True)).print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
 
+    from ablate.probe.loso import expand_hold_out
     from ablate.results import compact
     from ablate.results.lock import results_lock
     from ablate.runners.local import run_local_trial
@@ -91,6 +95,7 @@ def run_trials(
         named = expand_ablation(sweep, None if variants == ["all"] else variants)
     else:
         named = [(None, sweep.trial)]
+    named = [(name, held) for name, base in named for held in expand_hold_out(base)]  # before anything is written
     with results_lock(results_dir):  # one writer per results folder
         outcomes = [
             run_local_trial(cfg, results_dir, sweep=sweep.name, fold=fold, console=console,
@@ -165,14 +170,20 @@ def run_sweep(
     Args:
         variants: the ablation variants to run (``--variant``); all when None.
 
+    ``data.hold_out_source: each`` becomes a grid axis of the search over the sources that can be
+    held out (and null), resolved from the data here (`ablate.probe.loso.hold_out_axis`).
+
     Raises:
-        ConfigError, DataError: the file, ``--variant`` or the data do not check (`check_study`),
-            before Ray starts.
+        ConfigError, DataError: the file, ``--variant``, the data or the ``probe:`` section do not
+            check (`check_study`), before Ray starts.
 
     Returns:
         The sweep's trials table (pandas), every stage.
     """
     sweep = load_with_data(sweep_or_config, overrides)  # a bad file fails before Ray loads
+    from ablate.probe.loso import hold_out_axis
+
+    sweep = hold_out_axis(sweep, data)
     check_study(sweep, variants, data)
     if (note := phase_note(sweep.trial)) is not None and "phases.0.epochs" not in sweep.search.space:
         (console or Console(stderr=True)).print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
@@ -187,13 +198,13 @@ def run_sweep(
 
 def check_study(sweep: SweepConfig, variants: list[str] | None, data: str | None = None) -> None:
     """What `ablate run` checks before Ray starts, beyond the file: the search metric,
-    ``--variant`` names, and the data (it lists images, the first image of each class decodes,
-    the folds can be made).
+    ``--variant`` names, the data (it lists images, the first image of each class decodes,
+    the folds can be made) and the ``probe:`` section (its data has sources to tell apart).
 
     Raises:
         ConfigError: an unknown variant, or ``--variant`` on a sweep without ``ablation:``.
         DataError: a missing data path or first image, an unreadable image, more folds than
-            images or patients in a class.
+            images or patients in a class; a probe of a class with one source.
     """
     from ablate.search.sweep import check_metric
 
@@ -207,6 +218,12 @@ def check_study(sweep: SweepConfig, variants: list[str] | None, data: str | None
     from ablate.data.precheck import check_data
 
     check_data(sweep.trial.data if data is None else sweep.trial.data.model_copy(update={"path": data}))
+    if sweep.probe is not None:  # a probe that cannot run (a class with one source) fails here, not in Ray
+        from ablate.probe.source import plan_source_probe, sweep_probe_base
+
+        trial = sweep.trial.model_copy(update={"data": sweep.trial.data.model_copy(update={"path": data})})
+        plan_source_probe(sweep_probe_base(sweep if data is None else sweep.model_copy(update={"trial": trial})),
+                          sweep.probe.within)
 
 
 def list_sweeps() -> list[dict[str, str]]:
