@@ -54,6 +54,7 @@ def record_probe(results_dir: str | Path, sweep: SweepConfig, end: TrialEnd, sto
     if row is None:
         reason = str(end.last_result.get("reason") or end.error or "the probe trial ended without a result")
         row = partial_tables(sweep, row_id, end, {}, "failed", reason)["trials"][0]
+        row.update(probe_labels=None, n_correct=None, chance=float("nan"), chance_label=None, test_counts=None)
     row.update(sweep_columns(sweep, end))  # stage, probe, probe_task, probe_data
     write_probe_row(Path(results_dir), row_id, row)
     return row
