@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 from ablate.atomic import atomic_file
 
 __all__ = [
-    "COMPACTED", "Compacted", "compacted_rows_of", "compacted_stems", "concat", "file_name", "read_compacted", "read_file", "trial_files", "write_compacted",
+    "COMPACTED", "ROW_GROUP", "Compacted", "compacted_rows_of", "compacted_stems", "concat", "file_name",
+    "read_compacted", "read_file", "trial_files", "write_compacted",
 ]
 
 COMPACTED = "compacted.parquet"
