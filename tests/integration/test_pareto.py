@@ -49,6 +49,14 @@ def test_two_objective_sweep_rows_report_and_front(tmp_path, local_ray):
     by_ray_id = t.set_index("ray_trial_id")
     assert dict(zip(frame.trial_id, frame.params, strict=True)) == by_ray_id.params.to_dict()
     assert dict(zip(frame.trial_id, frame.latency_ms, strict=True)) == pytest.approx(by_ray_id.latency_ms.to_dict())
+    # Optuna was told both objectives and the constraint of every trial (the searcher state Tune saved)
+    from ablate.runners.ray.searcher import GridSearcher
+
+    searcher = GridSearcher(sweep)
+    searcher.restore(str(next((res_dir / "ray" / "pareto-sweep").glob("searcher-state-*.pkl"))))
+    study = searcher._subs[0]._ot_study
+    told = sorted((round(t.values[0], 6), int(t.values[1]), t.constraints["params"] <= 0) for t in study.trials)
+    assert told == sorted((round(v, 6), int(p), p <= 1_000_000) for v, p in zip(t.val_acc, t.params, strict=True))
     # brute force over configurations (seed 0 only here: one row each), feasible ones only
     g = t.groupby("config_hash")[["val_acc", "params"]].mean()
     g = g[g.params <= 1_000_000]
