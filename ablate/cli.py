@@ -50,9 +50,11 @@ def trial(
     outcomes = api.run_trials(config, overrides=set_, data=data, results=results, variants=variant, console=console)
     for o in outcomes:
         row = o.trial_row
+        cost = "" if row.get("latency_ms") is None else (
+            f", {row['macs'] / 1e6:,.1f} MMACs, {row['latency_ms']:.2f} ms an image at batch 1 on {row['device']}")
         console.print(
             f"[bold]{o.trial_id}[/]: {row['status']} best epoch {row['best_epoch']} "
-            f"val acc {row['val_acc']:.4f} test acc {row['test_acc']:.4f} ({row['wall_s']:.1f}s)",
+            f"val acc {row['val_acc']:.4f} test acc {row['test_acc']:.4f} ({row['wall_s']:.1f}s){cost}",
             soft_wrap=True,
         )
     folder = results or api.default_results_dir(api.load_with_data(config, set_, data, check_space=False))
