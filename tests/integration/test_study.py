@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ablate.results import committed_trials, load
-from tests.integration.test_sweep import assert_complete_rows, tiny_sweep_file
+from tests.integration.test_sweep import assert_complete_rows, row_marks, tiny_sweep_file
 from tests.integration.test_sweep_resume import _kill
 
 pytestmark = pytest.mark.slow
@@ -59,8 +59,7 @@ def test_study_killed_in_its_confirm_stage_resumes_with_every_row_once(tmp_path)
     before = load(results).trials
     assert (results / "stages" / "search.done.json").is_file() and not (results / "stages" / "confirm.done.json").exists()
     assert 1 <= (before.stage == "confirm").sum() < 4
-    search_mtimes = {t: (results / "trials" / f"{t}.parquet").stat().st_mtime_ns
-                     for t in before.trial_id[before.stage == "search"]}
+    search_marks = {t: m for t, m in row_marks(results).items() if t in set(before.trial_id[before.stage == "search"])}
 
     again = subprocess.run(_cmd(sweep, results, "--resume"), check=False, capture_output=True, text=True,
                            timeout=600)
@@ -70,8 +69,9 @@ def test_study_killed_in_its_confirm_stage_resumes_with_every_row_once(tmp_path)
     t = res.trials
     assert t.groupby("stage").size().to_dict() == {"search": 3, "confirm": 4, "ablation": 4}
     assert (t.status == "ok").all()
-    for tid, mtime in search_mtimes.items():  # the finished stage was not rerun
-        assert (results / "trials" / f"{tid}.parquet").stat().st_mtime_ns == mtime
+    after = row_marks(results)
+    for tid, marks in search_marks.items():  # the finished stage was not rerun
+        assert after[tid] == marks, tid
 
     # confirm: the search's top 2 by val_acc, each over the fresh seeds, configs unchanged
     search = t[t.stage == "search"].sort_values("val_acc", ascending=False, kind="stable")

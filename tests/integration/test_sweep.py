@@ -57,6 +57,14 @@ def assert_complete_rows(res_dir: Path, n_trials: int) -> Any:
     return res
 
 
+def row_marks(res_dir: Path) -> dict[str, tuple]:
+    """Each committed trial's (finished_at, wall_s, val_acc): a trial trained again would change
+    them. (Not file times: a stage's end compacts the per-trial files into one per table.)"""
+    t = load(res_dir).trials  # loadable at every moment
+    assert t.trial_id.is_unique
+    return {r.trial_id: (r.finished_at, r.wall_s, r.val_acc) for r in t.itertuples()}
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     import ray

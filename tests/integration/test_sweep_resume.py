@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from ablate.results import committed_trials, load
+from ablate.results import committed_trials
 from tests.integration.test_sweep import (
     assert_complete_rows,
     newest_epoch_checkpoint,
+    row_marks,
     tiny_sweep_file,
 )
 
@@ -93,7 +94,7 @@ def test_killed_sweep_resumes_with_every_trial_exactly_once(tmp_path):
         _wait_for_kill_point(proc, results)
     finally:
         _kill(proc)
-    finished = {tid: (results / "trials" / f"{tid}.parquet").stat().st_mtime_ns for tid in committed_trials(results)}
+    finished = row_marks(results)
     interrupted = {tid: json.loads(p.read_text())["history"] for tid, p in _unfinished_checkpoints(results).items()}
     interrupted = {tid: h for tid, h in interrupted.items() if h}
     assert finished and interrupted
@@ -103,8 +104,9 @@ def test_killed_sweep_resumes_with_every_trial_exactly_once(tmp_path):
     res = assert_complete_rows(results, 3)
     t = res.trials.set_index("trial_id")
     assert (t.status == "ok").all() and (t.epochs_run == 4).all()
-    for tid, mtime in finished.items():  # finished trials were not rerun nor rewritten
-        assert (results / "trials" / f"{tid}.parquet").stat().st_mtime_ns == mtime
+    after = row_marks(results)
+    for tid, marks in finished.items():  # finished trials were not rerun
+        assert after[tid] == marks, tid
     for tid, history in interrupted.items():  # continued from its checkpoint, not restarted
         rows = res.epochs[res.epochs.trial_id == tid].sort_values("epoch")
         before = rows[rows.epoch <= len(history)]
@@ -157,10 +159,8 @@ def test_driver_killed_at_each_point_and_ctrl_c_resume_with_every_row_once(tmp_p
             _end_session(p)
         return subprocess.CompletedProcess(typed, p.returncode, out, "")
 
-    def rows() -> dict[str, int]:
-        t = load(results).trials  # loadable at every moment
-        assert t.trial_id.is_unique
-        return {tid: (results / "trials" / f"{tid}.parquet").stat().st_mtime_ns for tid in t.trial_id}
+    def rows() -> dict[str, tuple]:
+        return row_marks(results)
 
     first = run("trial_ended:2")  # the 2nd trial ended; its rows not written yet
     assert first.returncode == -signal.SIGKILL, first.stdout[-2000:]
@@ -195,11 +195,11 @@ def test_driver_killed_at_each_point_and_ctrl_c_resume_with_every_row_once(tmp_p
         assert r.returncode == -signal.SIGKILL, r.stdout[-2000:]
         now = rows()
         rewritten = [t for t, m in seen.items() if now[t] != m]
-        assert not rewritten, (crash, rewritten, r.stdout)  # nothing finished was rewritten
+        assert not rewritten, (crash, rewritten, r.stdout)  # nothing finished was rerun
         seen = now
     assert len(seen) == 3  # the reconciliation had written every row before the last kill
     last = run(None, "--resume")
     assert last.returncode == 0, last.stdout[-3000:]
     res = assert_complete_rows(results, 3)
     assert (res.trials.status == "ok").all() and (res.trials.epochs_run == 2).all()
-    assert all((results / "trials" / f"{t}.parquet").stat().st_mtime_ns == m for t, m in seen.items())
+    assert all(row_marks(results)[t] == m for t, m in seen.items())
