@@ -131,7 +131,8 @@ def _run_with_ray(run: SweepRun) -> pd.DataFrame:
         trials = sweep_trials(results_dir, sweep)
         if len(sweep.stages()) > 1:
             run.console.print(f"{len(trials)} trial(s) in {len(sweep.stages())} stages: "
-                              + ", ".join(f"{st} {(trials['stage'] == st).sum()}" for st in sweep.stages()),
+                              + ", ".join(f"{st} {(trials['stage'] == st).sum()}" for st in sweep.stages()
+                                          if st != "probe"),  # probe rows go to the probes table
                               highlight=False)
         return trials
     finally:
