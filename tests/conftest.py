@@ -95,3 +95,16 @@ def tensorboard_run(run_dir: Path) -> dict[str, dict[str, Any]]:
         for name, value in info.hparams.items():
             hparams[name] = value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
     return {"scalars": scalars, "hparams": hparams}
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray instance (2 CPUs) for one test module, shut down after it: only this one,
+    never other Ray instances of the machine."""
+    import ray
+
+    from ablate.runners.ray import start_local_ray
+
+    start_local_ray(num_cpus=2)
+    yield
+    ray.shutdown()

@@ -13,17 +13,6 @@ from tests.integration.test_sweep import tiny_sweep_file
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    from ablate.runners.ray import start_local_ray
-
-    start_local_ray(num_cpus=2)
-    yield
-    ray.shutdown()
-
-
 def test_two_objective_sweep_rows_report_and_front(tmp_path, local_ray):
     from ablate.report.pareto import pareto_section
     from ablate.runners.ray import run_sweep

@@ -65,17 +65,6 @@ def row_marks(res_dir: Path) -> dict[str, tuple]:
     return {r.trial_id: (r.finished_at, r.wall_s, r.val_acc) for r in t.itertuples()}
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    from ablate.runners.ray import start_local_ray
-
-    start_local_ray(num_cpus=2)
-    yield
-    ray.shutdown()
-
-
 def test_optuna_asha_sweep_writes_one_row_per_trial_and_stops_a_bad_curve(tmp_path, local_ray):
     """A grid over the Adam lr (0.003 learns, 1e-12 cannot) x 2 Optuna samples each. Trials run one at
     a time, good lr first, so when a bad-lr trial reaches the rung at epoch 2 its training loss is
