@@ -1,6 +1,6 @@
 """`ablate run SWEEP`: Ray Tune over Ray Train (V2); the only package importing ray.train/ray.tune.
 
-**Shape.** One Tune experiment per stage of the sweep (search, confirm, ablation:
+**Shape.** One Tune experiment per stage of the sweep (probe, search, confirm, ablation:
 `ablate.search.stages`), one Tune trial per configuration (and fold). The Tune trial is a
 function trainable (`driver.trial_driver`). A single-worker trial trains right there
 (`worker.inline_trial`; Tune reuses the process for the next trial); a data-parallel trial
@@ -20,11 +20,12 @@ One concern per module:
 - `worker`: a trial's training, inline or in a Train worker; its reporters and checkpoints.
 - `driver`: the Tune function trainable (trains inline, or launches the Train run).
 - `recorder`: the Tune callback that writes each trial's rows; reconciliation after ``fit()``.
+- `probes`: the probe stage (``probe:``): its searcher, its recorder (``probes`` rows), its verdict.
 - `placement`: removing the placement group of a stopped trial's workers.
 - `live`: the rich live view.
 - `resume`: experiment paths, new-run/resume checks, `Tuner.restore`.
 - `summary`: a sweep's rows, best first, and the summary printed at the end.
-- `stages`: the stages of a run (search, confirm, ablation), one Tune experiment each.
+- `stages`: the stages of a run (probe, search, confirm, ablation), one Tune experiment each.
 - `run`: `run_sweep` and `SweepRun`, the parameters of one run.
 - `timing`: marks for ``benchmarks/sweep_overhead.py`` (the ``ablate.timing`` logger).
 

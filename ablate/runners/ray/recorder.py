@@ -68,10 +68,10 @@ class Recorder(tune.Callback):
 
 def shown_values(config: dict[str, Any]) -> dict[str, Any]:
     """What a trial's start line shows: its searched values, and for a confirm or ablation trial
-    its rank or variant, seed and fold."""
+    its rank or variant, a probe trial's task, and the seed and fold."""
     values = dict(config.get("values") or {})
     columns = config.get("columns") or {}
-    for key in ("confirm_rank", "ablation_variant"):
+    for key in ("probe_task", "confirm_rank", "ablation_variant"):
         if key in columns:
             values[key] = columns[key]
     if config.get("trial"):

@@ -54,3 +54,17 @@ def test_live_lines_name_started_trials_and_where_the_best_comes_from():
     text = console.export_text()
     assert "s-t1 started: phases.0.lr=0.001 fusion.taps=features.{0,3}" in text
     assert "best val_acc 0.4000 (t1, epoch 1)" in text and "(at chance: 1/5)" in text
+
+
+def test_a_trial_start_line_names_what_the_trial_is():
+    """A probe, confirm or ablation trial's start line says which task, rank or variant it is
+    (a probe trial has no searched values: it used to show only its seed)."""
+    import json
+
+    from ablate.runners.ray.recorder import shown_values
+
+    probe = {"values": {}, "trial": json.dumps({"seed": 1}), "columns": {"stage": "probe", "probe_task": "source"}}
+    assert shown_values(probe) == {"probe_task": "source", "seed": 1}
+    ablation = {"values": {"lr": 0.01}, "trial": json.dumps({"seed": 2}), "fold": 0,
+                "columns": {"ablation_variant": "no-fusion"}}
+    assert shown_values(ablation) == {"lr": 0.01, "ablation_variant": "no-fusion", "seed": 2, "fold": 0}
