@@ -164,8 +164,8 @@ def run_sweep(
     variants: list[str] | None = None,
     console: Console | None = None,
 ) -> Any:
-    """`ablate run`: every stage of the sweep (search, confirm, ablation) with Ray Tune, each
-    trial a Ray Train job.
+    """`ablate run`: every stage of the sweep (probe, search, confirm, ablation) with Ray Tune,
+    each trial on ``resources.workers`` DDP workers.
 
     Args:
         variants: the ablation variants to run (``--variant``); all when None.

@@ -77,7 +77,7 @@ def run(
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Drop unreadable images (recorded in the trial rows)")] = False,
     variant: Annotated[list[str] | None, typer.Option("--variant", help="Run only these ablation variant(s) (repeatable)")] = None,
 ) -> None:
-    """Run a sweep's stages (search, confirm, ablation): Ray Tune + Optuna + ASHA, each trial a Ray Train (DDP) job."""
+    """Run a sweep's stages (probe, search, confirm, ablation): Ray Tune + Optuna + ASHA, each trial on 1+ DDP workers."""
     from ablate import api
 
     set_ = [*(set_ or []), *(["data.skip_bad=true"] if skip_bad else [])]

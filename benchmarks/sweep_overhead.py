@@ -5,8 +5,8 @@ synthetic set by default) four ways, each as a fresh CLI process:
 
 * `ablate trial` with one seed and with N seeds (one process, no Ray);
 * `ablate run --local` with one trial and with N trials (a grid over the seed, one trial at a
-  time, each trial with ``--workers`` Ray workers: 1 trains inside its Tune trial, 2 or more is
-  a Ray Train DDP run).
+  time, each trial with ``--workers`` Ray workers: the Tune trial trains, alone or as rank 0 of
+  a DDP group whose peers the trial's process keeps for the next trial).
 
     per-trial cost = (run_N - run_1)/(N-1) - (trial_N - trial_1)/(N-1)
     per-sweep cost = (run_1 - trial_1) - per-trial cost    (ray.init, the first trial's process, shutdown)
@@ -15,8 +15,8 @@ With several workers the trial's training itself differs (DDP on this machine's 
 per-trial figure is also taken from the timeline of the N-trial run: each trial's time outside
 `run_trial` (from the end of the previous trial, or Tune's start, to the end of this one), from
 the timing marks of the run: records of the ``ablate.timing`` logger
-(`ablate.runners.ray.timing`), which every process of the run (the CLI, the Tune trial, the Train
-workers) appends as JSON lines ``{"t", "event", "pid", ...}`` to ``$ABLATE_TIMING_LOG``:
+(`ablate.runners.ray.timing`), which every process of the run (the CLI, the Tune trial, the DDP
+peers) appends as JSON lines ``{"t", "event", "pid", ...}`` to ``$ABLATE_TIMING_LOG``:
 
     python benchmarks/sweep_overhead.py                     # 2 epochs, 4 trials, 1 worker
     python benchmarks/sweep_overhead.py --workers 2         # a 2-worker DDP trial
@@ -41,7 +41,7 @@ PHASES = [  # (label, from event, to event): consecutive spans of one `ablate ru
     ("ray.init (local instance)", "ray_init", "ray_ready"),
     ("Tune set-up until the first trial runs (a new process: imports)", "ray_ready", "driver_start"),
     ("Tune trial: validate config", "driver_start", "trainer_fit"),
-    ("until training starts (multi-worker: the Train worker group)", "trainer_fit", "worker_start"),
+    ("until training starts (multi-worker: DDP peers and process group made)", "trainer_fit", "worker_start"),
     ("run_trial (data, epochs, test evaluation)", "worker_start", "trial_done"),
     ("final checkpoint (results tables) and report", "trial_done", "final_reported"),
     ("end of the Tune trial", "final_reported", "driver_end"),
@@ -115,7 +115,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--per-class", type=int, default=60)
     ap.add_argument("--trials", type=int, default=4, help="N, the trials of the longer runs (>= 2)")
-    ap.add_argument("--workers", type=int, default=1, help="Ray workers per trial (2+: a Ray Train DDP run)")
+    ap.add_argument("--workers", type=int, default=1, help="Ray workers per trial (2+: DDP, rank 0 in the Tune trial)")
     args = ap.parse_args()
     if args.trials < 2:
         ap.error("--trials must be at least 2")
@@ -141,7 +141,8 @@ def report(args: argparse.Namespace, walls: tuple[float, ...], first: dict[str, 
     t1, tn, r1, rn = walls
     n = args.trials
     per_trial = (rn - r1) / (n - 1) - (tn - t1) / (n - 1)
-    kind = "trains inside its Tune trial" if args.workers == 1 else f"a Ray Train run of {args.workers} DDP workers"
+    kind = ("trains inside its Tune trial" if args.workers == 1
+            else f"trains as rank 0 of {args.workers} DDP ranks (peers kept from trial to trial)")
     print(f"{args.backbone} at {args.size} px, {args.epochs} epoch(s), {args.per_class * 5} images, "
           f"{os.cpu_count()} CPU(s); each Ray trial {kind}; one trial at a time")
     print(f"  ablate trial, 1 seed / {n} seeds       {t1:7.2f} s / {tn:7.2f} s")

@@ -104,7 +104,7 @@ class SchedulerConfig(StrictModel):
 
 
 class ResourcesConfig(StrictModel):
-    """Resources of one trial: a Ray Train job of `workers` DDP processes."""
+    """Resources of one trial: `workers` DDP processes (rank 0 is the Tune trial itself)."""
 
     workers: int = Field(1, ge=1)
     gpus_per_worker: float | Literal["auto"] = "auto"  # auto: 1 when the cluster has GPUs

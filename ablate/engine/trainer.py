@@ -1,4 +1,4 @@
-"""`run_trial`: one configuration trained end to end, the same code locally and under Ray Train.
+"""`run_trial`: one configuration trained end to end, the same code locally and in a Ray trial (DDP).
 
 The loop knows nothing about Ray: a `Reporter` is told about each epoch (with a function that
 returns the checkpoint state, called only if the reporter wants a checkpoint), and the result

@@ -1,6 +1,6 @@
 """A sweep's rows, written on the driver exactly once per Tune trial (Ray-free).
 
-**Where a trial's rows come from.** Every Ray Train run of a sweep lives in storage at
+**Where a trial's rows come from.** Every trial's run lives in storage at
 ``<storage>/train/<row id>/`` and keeps one checkpoint folder (written by rank 0):
 
 * ``epoch-NNNN/``: ``state.pt`` (the `run_trial` checkpoint state, for resuming) and
@@ -13,10 +13,10 @@ When a trial ends, `record_trial` writes its rows: from ``final/`` when it exist
 ``ok``, or ``failed`` for a non-finite loss); otherwise from the last ``epoch-NNNN/`` with
 status ``stopped_early`` (ASHA stopped it: its epochs so far, test metrics NaN) or ``failed``
 (the reason the trainable reported, or Tune's error). A trial whose sampled config is
-invalid has no Train run and gets a ``failed`` row naming the problem.
+invalid has no run and gets a ``failed`` row naming the problem.
 
 **Exactly once.** The row id is ``<sweep>-<Tune trial id>``, stable across ``--resume``
-(Tune restores its trials with their ids, Train resumes each run by its name), and
+(Tune restores its trials with their ids, a relaunched trial finds its run by that id), and
 `write_trial` replaces a trial's files, so writing a trial twice leaves one row (and a committed
 ``ok``/``stopped_early`` row is never rewritten: `record_trial`). Two
 writers share `record_trial`: a Tune callback when a trial ends, and `reconcile` after
@@ -126,7 +126,7 @@ def read_checkpoint(folder: Path) -> tuple[dict[str, Any] | None, dict[str, Any]
 
 @dataclass(frozen=True)
 class RunStore:
-    """The Train runs of one sweep in storage: ``<root>/<row id>/<checkpoint>/``.
+    """The trials' runs of one sweep in storage: ``<root>/<row id>/<checkpoint>/``.
 
     Args:
         root: an absolute path or a URI (``s3://bucket/sweeps/train``) that pyarrow can open.
@@ -138,7 +138,7 @@ class RunStore:
         return pafs.FileSystem.from_uri(self.root)
 
     def runs(self) -> list[str]:
-        """The row ids of every Train run in storage."""
+        """The row ids of every run in storage."""
         fs, base = self._fs()
         infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
         return sorted(Path(i.path).name for i in infos if i.type == pafs.FileType.Directory)
@@ -183,7 +183,7 @@ class RunStore:
 
     def save_checkpoint(self, row_id: str, name: str, fill: Callable[[Path], None]) -> None:
         """Publish checkpoint `name` of a run whole, then drop the run's other epoch checkpoints
-        (one kept, as Train's ``num_to_keep=1``). Used by a trial that trains inside its Tune trial.
+        (one kept). Written by the trial (rank 0) after each epoch and at its end.
 
         Args:
             fill: writes the checkpoint's files into the (empty) folder it is given.
@@ -292,7 +292,7 @@ def record_trial(results_dir: str | Path, sweep: SweepConfig, end: TrialEnd, sto
 
     A committed ``ok`` or ``stopped_early`` row stays as it is: such a trial ends again only
     when a resume relaunched it because the experiment state saved before the driver died still
-    listed it as running (its Train run then reports its final checkpoint again). A committed
+    listed it as running (its relaunched trial then reports its final checkpoint again). A committed
     ``failed`` row is replaced (``--resume`` retries failed trials).
     """
     results_dir = Path(results_dir)

@@ -105,8 +105,7 @@ def two_node_cluster(tmp_path_factory):
     port = _free_port()
     address = f"127.0.0.1:{port}"
     head = _start_node(["--head", f"--port={port}", f"--ray-client-server-port={_free_port()}",
-                        "--include-dashboard=false", f"--temp-dir={temp_dir}",
-                        '--resources={"ablate_driver": 100}'], logs / "head.log")
+                        "--include-dashboard=false", f"--temp-dir={temp_dir}"], logs / "head.log")
     nodes = [head]
     try:
         _wait_port(port)

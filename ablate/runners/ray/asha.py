@@ -45,7 +45,7 @@ class ResumableASHA(FIFOScheduler):
         max_t, grace_period, reduction_factor: as Ray's ASHA.
         results_dir: the sweep's results folder (its ``epochs`` rows).
         sweep_name: the sweep whose search trials count.
-        train_root: where the Train runs' checkpoints live (`RunStore`).
+        train_root: where the trials' checkpoints live (`RunStore`).
     """
 
     def __init__(self, *, metric: str, mode: str, max_t: int, grace_period: int, reduction_factor: float,

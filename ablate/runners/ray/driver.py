@@ -1,19 +1,18 @@
-"""The Tune trial: a function trainable that trains a single-worker trial itself, or launches
-a Ray Train run for a data-parallel one.
+"""The Tune trial: a function trainable that validates the sampled config and trains it.
 
-It validates the sampled config. With one worker it trains it right there (`inline_trial`):
-Ray Train's worker group (a controller, a placement group, a worker process and their
-helpers, about 20 s on 2 cores) buys nothing for one process, and Tune reuses the trial's
-process for the next trial. With several workers it runs a `TorchTrainer` named ``<sweep>-<trial id>``
-(never a timestamp: a relaunched driver finds its run by name and resumes it from the last
-checkpoint); results reach Tune through `TuneReportCallback`. Either way ASHA can stop a trial,
-and the checkpoints live at ``<storage>/train/<sweep>-<trial id>/``.
+With one worker it trains right there (`worker.inline_trial`): Ray Train's worker group (a
+controller, a placement group, a worker process and their helpers, about 20 s on 2 cores)
+buys nothing for one process. With several it trains as rank 0 of a DDP group whose other ranks
+are actors it keeps for its next trial (`worker.ddp_trial`, `ablate.runners.ray.peers`). Tune
+reuses the trial's process (and so its peers) from trial to trial. Either way ASHA can stop a
+trial, and the checkpoints live at ``<storage>/train/<sweep>-<trial id>/``, found by name (never a
+timestamp) by a relaunched trial, which resumes from the newest.
 
 **Failures.** A sampled config that does not validate, a non-finite loss and unreadable data
-are recorded as ``failed`` and not retried. Any other failure (a worker or node lost, an
-exception) fails the Train run (no restarts inside it) and raises here; Tune relaunches the
-driver up to `TUNE_RETRIES` times, each relaunch resuming the run from its checkpoint, and then
-records the trial as ``failed``; ``--resume`` retries such trials.
+are recorded as ``failed`` and not retried. Any other failure (a worker, a peer or a node lost,
+an exception) raises here; Tune relaunches the trial up to `TUNE_RETRIES` times, each relaunch
+resuming from the checkpoint, and then records the trial as ``failed``; ``--resume`` retries
+such trials.
 """
 
 from __future__ import annotations
@@ -21,25 +20,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import ray.train
-import ray.train.torch
 from ray import tune
-from ray.tune.integration.ray_train import TuneReportCallback
 
 from ablate.config import SweepConfig
 from ablate.errors import ConfigError
 from ablate.runners.ray.resources import Plan
 from ablate.runners.ray.timing import log_marks_from_env, mark
-from ablate.runners.ray.worker import failure_metrics, inline_trial, train_worker
+from ablate.runners.ray.worker import ddp_trial, failure_metrics, inline_trial
 from ablate.runners.sweep_results import RunStore, config_of, row_id_for
 from ablate.search.translate import space_columns
 
-TUNE_RETRIES = 2  # relaunches of a trial whose workers or driver failed (each resumes its checkpoint)
+TUNE_RETRIES = 2  # relaunches of a trial that failed (a lost process, peer or node; each resumes its checkpoint)
 
 
 @dataclass(frozen=True)
 class DriverSetup:
-    """What every trial driver needs; failures are retried by Tune (`TUNE_RETRIES`), not Train."""
+    """What every trial needs (bound with ``tune.with_parameters``)."""
 
     sweep: SweepConfig
     train_root: str
@@ -48,7 +44,7 @@ class DriverSetup:
 
 
 def trial_driver(config: dict[str, Any], setup: DriverSetup) -> None:
-    """The Tune trial: validate the sampled config and train it (inline) or run it as a Ray Train job.
+    """The Tune trial: validate the sampled config and train it (one worker, or rank 0 of several).
 
     Args:
         config: what the stage's searcher suggested (``grid_point``, ``values``, and ``trial``,
@@ -71,31 +67,10 @@ def trial_driver(config: dict[str, Any], setup: DriverSetup) -> None:
             "tb_dir": f"{setup.tb_root}/{row_id}", "metric": sweep.search.metric, "fold": config.get("fold")}
     mark("trainer_fit", row_id=row_id)
     try:
+        store = RunStore(setup.train_root)
         if plan.inline:
-            inline_trial(loop, RunStore(setup.train_root), use_gpu=plan.gpus_per_worker > 0)
-        else:
-            _torch_trainer(loop, setup).fit()  # a worker failure raises: Tune relaunches this driver
+            inline_trial(loop, store, use_gpu=plan.gpus_per_worker > 0)
+        else:  # a failure raises: Tune relaunches this trial (a new process, new peers)
+            ddp_trial(loop, store, plan.workers, plan.cpus_per_worker, plan.gpus_per_worker)
     finally:
         mark("driver_end", row_id=row_id)
-
-
-def _torch_trainer(loop: dict[str, Any], setup: DriverSetup) -> ray.train.torch.TorchTrainer:
-    """The Train run of a data-parallel trial, resumed by name from its last checkpoint."""
-    plan = setup.plan
-    per_worker = {"CPU": plan.cpus_per_worker, **({"GPU": plan.gpus_per_worker} if plan.gpus_per_worker else {})}
-    return ray.train.torch.TorchTrainer(
-        train_worker,
-        train_loop_config=loop,
-        scaling_config=ray.train.ScalingConfig(num_workers=plan.workers, use_gpu=plan.gpus_per_worker > 0,
-                                               resources_per_worker=per_worker),
-        run_config=ray.train.RunConfig(
-            name=loop["row_id"],  # the trial id, never a timestamp: a restarted driver finds the run by name
-            storage_path=setup.train_root,
-            # no worker-group restarts inside a trial: Tune relaunches the whole driver instead
-            # (resuming from the checkpoint), so a trial stopped by ASHA, whose worker placement
-            # group the recorder removes, cannot come back with a new one
-            failure_config=ray.train.FailureConfig(max_failures=0),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
-            callbacks=[TuneReportCallback()],
-        ),
-    )

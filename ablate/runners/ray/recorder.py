@@ -13,7 +13,6 @@ from ray import tune
 from ablate.config import SweepConfig
 from ablate.runners.ray.common import one_line
 from ablate.runners.ray.live import LiveView
-from ablate.runners.ray.placement import free_placement_group
 from ablate.runners.ray.timing import mark
 from ablate.runners.sweep_results import RunStore, TrialEnd, reconcile, record_trial, row_id_for
 
@@ -21,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 class Recorder(tune.Callback):
-    """Writes each ended trial's rows, frees its placement group and feeds the live view.
+    """Writes each ended trial's rows and feeds the live view.
 
     Pickled into the Tune experiment (``tuner.pkl``): the view is left out of the pickle, and
     a restored run installs a fresh recorder (`ablate.runners.ray.resume.restore_tuner`).
@@ -47,13 +46,9 @@ class Recorder(tune.Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._ended(trial, errored=True)
 
-    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        free_placement_group((trial.last_result or {}).get("pg"))  # the relaunched driver needs them
-
     def _ended(self, trial: Any, errored: bool) -> None:
         mark("trial_ended", row_id=row_id_for(self.sweep.name, trial.trial_id))
         last = dict(trial.last_result or {})
-        free_placement_group(last.get("pg"))
         error = one_line(trial.get_error()) if errored else ""
         end = TrialEnd.from_tune(trial.trial_id, trial.config, errored, last, error)
         try:

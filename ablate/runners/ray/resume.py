@@ -1,10 +1,10 @@
 """Where a sweep's Tune experiment lives, the checks before a new or resumed run, and restore.
 
 The Tune experiment lives at ``<storage>/<sweep name>`` (storage defaults to ``RESULTS/ray``),
-Train runs at ``<storage>/train/<row id>``. A resumed run restores the experiment with
-``resume_unfinished=True, resume_errored=True``: finished trials are not rerun; an unfinished
-trial's driver relaunches its Train run under the same name, which restores the run's last
-checkpoint, and the worker continues `run_trial` from it.
+the trials' checkpoints at ``<storage>/train/<row id>``. A resumed run restores the experiment
+with ``resume_unfinished=True, resume_errored=True``: finished trials are not rerun; an
+unfinished trial is relaunched with its id, finds its run's newest checkpoint by that id, and
+continues `run_trial` from it.
 """
 
 from __future__ import annotations

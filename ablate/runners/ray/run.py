@@ -1,4 +1,4 @@
-"""`run_sweep`: one Ray Tune experiment per stage of a sweep, one Ray Train run per trial."""
+"""`run_sweep`: one Ray Tune experiment per stage of a sweep, one Tune trial per configuration."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class SweepRun:
 
     sweep: SweepConfig  # ``--data`` applied, paths absolute; on resume the sweep stored by the first run
     results_dir: Path  # absolute
-    storage_root: str  # absolute path or URI: the Tune experiment and the Train runs (``train/``)
+    storage_root: str  # absolute path or URI: the Tune experiment and the trials' checkpoints (``train/``)
     exp_path: str  # the Tune experiment: ``<storage_root>/<sweep name>``
     resume: bool
     address: str | None  # None: a local Ray instance
@@ -61,7 +61,7 @@ def run_sweep(
     source: str | None = None,
     variants: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Run a sweep with Ray Tune (one Ray Train job per trial) and write its Parquet rows.
+    """Run a sweep with Ray Tune (one trial per configuration) and write its Parquet rows.
 
     Args:
         sweep: the validated sweep (`ablate.search.sweep.load_sweep`).

@@ -2,7 +2,7 @@
 
 `ablate.search.stages` decides what the probe, confirm and ablation stages run; this module runs
 every stage of `SweepConfig.stages` in order through the same machinery (one Tune trial per
-configuration, a Ray Train job each, the recorder writing each trial's rows exactly once):
+configuration on ``resources.workers`` DDP workers, the recorder writing each trial's rows exactly once):
 
 * the search stage is the experiment ``<storage>/<sweep>`` (`GridSearcher`, ASHA);
 * the probe, confirm and ablation stages are ``<storage>/<sweep>-probe``, ``-confirm`` and
@@ -168,7 +168,8 @@ def _fit_stage(run: SweepRun, stage: str, label: str, searcher: GridSearcher | F
     exp_path = stage_experiment(run.exp_path, stage)
     client = ray.util.client.ray.is_connected()
     setup = DriverSetup(sweep, store.root, str(results_dir / "tensorboard"), plan)
-    trainable = tune.with_resources(tune.with_parameters(trial_driver, setup=setup), plan.driver)
+    trainable = tune.with_resources(tune.with_parameters(trial_driver, setup=setup),
+                                   tune.PlacementGroupFactory(plan.bundles))
     known = _stage_rows(run, stage)
     view = None if run.progress == "off" or client else LiveView(
         run.console, run.progress, sweep, searcher.total,
@@ -231,8 +232,9 @@ def _new_tuner(run: SweepRun, stage: str, exp_path: str, trainable: Any, searche
             scheduler=make_scheduler(sweep, stage, results_dir=str(run.results_dir),
                                      train_root=f"{run.storage_root}/train"),
             max_concurrent_trials=plan.concurrency, metric=sweep.search.metric, mode=sweep.search.mode,
-            # an inline trial's process (torch and the data imported, ~5 s on 2 cores) serves the next
-            reuse_actors=plan.inline,
+            # a trial's process (torch and the data imported, ~5 s on 2 cores; a data-parallel
+            # trial's DDP peers and process group) serves the next
+            reuse_actors=True,
             trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
         ),
         run_config=tune.RunConfig(

@@ -3,7 +3,7 @@
 Each mark is one DEBUG record whose message is the event name (``ray_init``, ``driver_start``,
 ``epoch_trained``, ...) and whose ``timing`` attribute holds the event's fields (row id,
 epoch, ...). Nothing is written unless a handler listens. A run spans several processes (the
-CLI, one driver actor per trial, the Train workers), so each of them calls
+CLI, the Tune trial processes, their DDP peers), so each of them calls
 `log_marks_from_env` when it starts: with ``$ABLATE_TIMING_LOG`` set, the marks of that
 process are appended to that file as JSON lines ``{"t", "event", "pid", **fields}``.
 

@@ -1,99 +1,45 @@
-"""A trial's training: plain `run_trial` with three Ray touch points, in one of two places.
+"""A trial's training: plain `run_trial` with three Ray touch points, inside its Tune trial.
 
-* **Inline** (`inline_trial`, a single-worker trial): inside its Tune trial, the process Tune
-  started for it (reused from trial to trial). No Train worker group to start; the
-  checkpoints go straight to the run store (`RunStore.save_checkpoint`) and the metrics to Tune
-  (``tune.report``).
-* **Train worker** (`train_worker`, a data-parallel trial): a `Runtime` from
-  ``ray.train.get_context()`` / ``ray.train.torch.get_device()`` / ``prepare_model`` (DDP;
-  gloo on CPU), a resume state from ``ray.train.get_checkpoint()``, and a reporter that calls
-  ``ray.train.report`` on every rank once per epoch (rank 0 attaches the checkpoint).
+* **Single worker** (`inline_trial`): in the process Tune started for the trial (reused from
+  trial to trial). The checkpoints go straight to the run store (`RunStore.save_checkpoint`)
+  and the metrics to Tune (``tune.report``).
+* **Data-parallel** (`ddp_trial`, ``resources.workers`` > 1): the same, as rank 0 of a DDP
+  group (gloo on CPU, NCCL on GPU) whose ranks 1.. are actors kept by the trial process for its
+  next trial (`ablate.runners.ray.peers`); they follow rank 0 epoch by epoch.
 
 Both keep the same checkpoints in the same place (``<storage>/train/<row id>/epoch-NNNN`` and
-``final``, `ablate.runners.sweep_results`) and report the same metrics: one result per epoch,
-and a last one (no ``epoch`` key, so ASHA ignores it) with the trial's final metrics, after the
-``final`` checkpoint with every results table.
+``final``, `ablate.runners.sweep_results`), resume from the newest, and report the same
+metrics: one result per epoch, and a last one (no ``epoch`` key, so ASHA ignores it) with the
+trial's final metrics, after the ``final`` checkpoint with every results table.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import ray
-import ray.train
-import ray.train.torch
 from ray import tune
 
 from ablate.config import TrialConfig
 from ablate.engine.runtime import Runtime
 from ablate.errors import AblateError
 from ablate.results.record import COST_COLUMNS
-from ablate.runners.ray.timing import log_marks_from_env, mark
+from ablate.runners.ray.timing import mark
 from ablate.runners.sweep_results import (
     FINAL,
     RunStore,
     epoch_dir_name,
-    read_checkpoint,
     write_epoch_checkpoint,
     write_final_checkpoint,
 )
 
 
-class TrainReporter:
-    """`Reporter` for a Train worker: ``ray.train.report`` on every rank, checkpoint from rank 0.
-
-    Every report carries the id of the worker group's placement group (``pg``), so the
-    recorder can remove the group when the trial ends (`ablate.runners.ray.placement`).
-    """
-
-    def __init__(self, rank: int, row_id: str) -> None:
-        self.rank, self.row_id = rank, row_id
-        pg = ray.util.get_current_placement_group()
-        self.pg = pg.id.hex() if pg is not None else ""
-        self.info: dict[str, Any] = {}
-
-    def on_start(self, info: dict[str, Any]) -> None:
-        self.info = info
-
-    def on_epoch(self, row: dict[str, Any], state: Callable[[], dict[str, Any]]) -> None:
-        metrics = {**row, "pg": self.pg}
-        name = epoch_dir_name(row["epoch"])
-        if self.rank != 0:
-            ray.train.report(metrics, checkpoint_dir_name=name)
-            return
-        mark("epoch_trained", row_id=self.row_id, epoch=row["epoch"], epoch_s=row["epoch_s"])
-        st = state()
-        progress = {"row_id": self.row_id, "info": self.info, "history": st["history"], "elapsed": st["elapsed"]}
-        with tempfile.TemporaryDirectory() as d:
-            write_epoch_checkpoint(Path(d), progress, st)
-            mark("checkpoint_written", row_id=self.row_id, epoch=row["epoch"])
-            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d), checkpoint_dir_name=name)
-        mark("epoch_reported", row_id=self.row_id, epoch=row["epoch"])
-
-    def final(self, metrics: dict[str, Any], write: Callable[[Path], None] | None) -> None:
-        """The last report: final metrics, and (rank 0, when `write`) the ``final`` checkpoint."""
-        metrics = {**metrics, "pg": self.pg}
-        if write is None:
-            ray.train.report(metrics)
-        elif self.rank != 0:
-            ray.train.report(metrics, checkpoint_dir_name=FINAL)
-        else:
-            with tempfile.TemporaryDirectory() as d:
-                write(Path(d))
-                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d),
-                                 checkpoint_dir_name=FINAL)
-
-
 class StoreReporter:
     """`Reporter` of an inline trial: each checkpoint published to the run store, then the
     metrics to Tune (so a relaunch, or ``--resume``, finds the checkpoint of every reported epoch)."""
-
-    pg = ""  # no Train placement group to free
 
     def __init__(self, store: RunStore, row_id: str) -> None:
         self.store, self.row_id = store, row_id
@@ -118,12 +64,29 @@ class StoreReporter:
         tune.report(metrics)
 
 
+class LeaderReporter(StoreReporter):
+    """`StoreReporter` of rank 0 of a data-parallel trial: after each epoch's checkpoint and
+    report, tells the peers to go on, or to stop when Tune ended the trial there."""
+
+    def __init__(self, store: RunStore, row_id: str, group: Any) -> None:
+        super().__init__(store, row_id)
+        self.group = group
+
+    def on_epoch(self, row: dict[str, Any], state: Callable[[], dict[str, Any]]) -> None:
+        try:
+            super().on_epoch(row, state)  # a trial ASHA stops ends here (SystemExit)
+        except BaseException:
+            self.group.decide(False)
+            raise
+        self.group.decide(True)
+
+
 def inline_trial(loop: dict[str, Any], store: RunStore, use_gpu: bool) -> None:
     """A single-worker trial inside its Tune trial, resuming from the run's newest checkpoint.
 
     Args:
-        loop: what `train_worker` gets as its ``train_loop_config`` (`ablate.runners.ray.driver`).
-        store: the sweep's Train runs (``<storage>/train``).
+        loop: the trial's config (JSON), row id, columns, TensorBoard folder, metric, fold (`ablate.runners.ray.driver`).
+        store: the sweep's runs (``<storage>/train``).
         use_gpu: the trial holds a GPU (Ray set ``CUDA_VISIBLE_DEVICES`` to it).
     """
     import torch
@@ -132,26 +95,41 @@ def inline_trial(loop: dict[str, Any], store: RunStore, use_gpu: bool) -> None:
     device = torch.device("cuda", 0) if use_gpu else torch.device("cpu")
     runtime = Runtime(device=device, wrap_model=lambda m: m.to(device))
     resume, finished = store.latest(loop["row_id"])
-    _train(loop, runtime, StoreReporter(store, loop["row_id"]), resume, finished)
+    train_loop(loop, runtime, StoreReporter(store, loop["row_id"]), resume, finished)
 
 
-def train_worker(loop: dict[str, Any]) -> None:
-    """One Train worker: `run_trial` on this rank, resuming from the run's last checkpoint.
+def ddp_trial(loop: dict[str, Any], store: RunStore, workers: int, cpus: float, gpus: float) -> None:
+    """A data-parallel trial: rank 0 here, in the Tune trial, ranks 1.. in this process's kept
+    peers (`ablate.runners.ray.peers`), resuming from the run's newest checkpoint.
 
     Args:
-        loop: the ``train_loop_config`` the driver built (`ablate.runners.ray.driver`).
+        loop: as for `inline_trial`.
+        store: the sweep's runs (``<storage>/train``).
+        workers, cpus, gpus: ranks, and each rank's CPUs and GPUs (the trial's bundles).
     """
-    log_marks_from_env()
+    from ablate.runners.ray.peers import ddp_runtime, drop_group, peer_group
+
+    resume, finished = store.latest(loop["row_id"])
+    if finished is not None:  # the run had ended; its tables are in storage already
+        StoreReporter(store, loop["row_id"]).final(finished, None)
+        return
+    group = peer_group(workers, cpus, gpus)
     mark("worker_start", row_id=loop["row_id"])
-    ctx = ray.train.get_context()
-    runtime = Runtime(device=ray.train.torch.get_device(), rank=ctx.get_world_rank(),
-                      world_size=ctx.get_world_size(), wrap_model=ray.train.torch.prepare_model)
-    reporter = TrainReporter(runtime.rank, loop["row_id"])
-    resume, finished = _load_checkpoint(ray.train.get_checkpoint())
-    _train(loop, runtime, reporter, resume, finished)
+    ok = False
+    try:
+        group.start(loop, resume)
+        train_loop(loop, ddp_runtime(0, workers, gpus > 0), LeaderReporter(store, loop["row_id"], group), resume, None)
+        group.finish()
+        ok = True
+    finally:
+        if not ok:  # ASHA's stop ends rank 0 with SystemExit after telling the peers: they are idle
+            try:
+                group.finish()
+            except BaseException:  # noqa: BLE001 - a peer died or hung: new peers for the next trial
+                drop_group()
 
 
-def _train(loop: dict[str, Any], runtime: Runtime, reporter: TrainReporter | StoreReporter,
+def train_loop(loop: dict[str, Any], runtime: Runtime, reporter: Any,
            resume: dict | None, finished: dict | None) -> None:
     """`run_trial`, then the final report: (rank 0) the ``final`` checkpoint and final metrics.
     A probe-stage trial's checkpoint holds its ``probes`` row instead of the trial's tables."""
@@ -186,14 +164,6 @@ def _train(loop: dict[str, Any], runtime: Runtime, reporter: TrainReporter | Sto
 def failure_metrics(metric: str, reason: str) -> dict[str, Any]:
     """The final report of a trial that failed before or while training (recorded, not retried)."""
     return {metric: math.nan, "final": True, "status": "failed", "reason": reason}
-
-
-def _load_checkpoint(ckpt: ray.train.Checkpoint | None) -> tuple[dict | None, dict | None]:
-    """(resume state, final metrics) of the run's last checkpoint; (None, None) on a fresh run."""
-    if ckpt is None:
-        return None, None
-    with ckpt.as_directory() as d:
-        return read_checkpoint(Path(d))
 
 
 def _final_metrics(outcome: Any, metric: str) -> dict[str, Any]:

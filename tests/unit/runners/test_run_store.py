@@ -1,5 +1,5 @@
 """`RunStore.save_checkpoint` / `latest`: how a trial that trains inside its Tune trial keeps and
-finds its checkpoints (the same layout a Ray Train run leaves)."""
+finds its checkpoints (the layout every trial, single-worker or DDP, leaves)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_newest_epoch_is_kept_alone_and_resumes(tmp_path):
     assert store.latest("run-a") == (None, None)  # a fresh start
     for epoch in (1, 2, 3):
         _epoch(store, "run-a", epoch)
-    assert [Path(c).name for c in store.checkpoints("run-a")] == ["epoch-0003"]  # one kept, as Train's
+    assert [Path(c).name for c in store.checkpoints("run-a")] == ["epoch-0003"]  # one kept
     state, finished = store.latest("run-a")
     assert finished is None and state["epoch"] == 3 and state["w"].tolist() == [3.0, 3.0]
     assert not list(tmp_path.glob("run-a/.*"))  # no temporary folder left behind
