@@ -80,6 +80,10 @@ def run_trials(
         The `TrialOutcome` of each variant, seed and fold, in order.
     """
     sweep = load_with_data(sweep_or_config, overrides, data, check_space=False)  # before torch loads
+    from ablate.results.lock import check_free
+
+    results_dir = Path(results) if results is not None else default_results_dir(sweep)
+    check_free(results_dir)  # a folder another run writes: refused now, not after the checks below
     _note_if_run_would_refuse(sweep, console)
     if (note := phase_note(sweep.trial)) is not None:
         (console or Console(stderr=True)).print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
@@ -90,7 +94,6 @@ def run_trials(
     from ablate.runners.local import run_local_trial
     from ablate.search.ablation import expand_ablation
 
-    results_dir = Path(results) if results is not None else default_results_dir(sweep)
     if variants:
         named = expand_ablation(sweep, None if variants == ["all"] else variants)
     else:
@@ -181,6 +184,10 @@ def run_sweep(
         The sweep's trials table (pandas), every stage.
     """
     sweep = load_with_data(sweep_or_config, overrides)  # a bad file fails before Ray loads
+    from ablate.results.lock import check_free
+
+    results_dir = Path(results) if results is not None else default_results_dir(sweep)
+    check_free(results_dir)  # a folder another run writes: refused now, not after the data checks and Ray's imports
     from ablate.probe.loso import hold_out_axis
 
     sweep = hold_out_axis(sweep, data)
@@ -190,7 +197,6 @@ def run_sweep(
 
     from ablate.runners.ray import run_sweep as ray_run_sweep
 
-    results_dir = Path(results) if results is not None else default_results_dir(sweep)
     return ray_run_sweep(sweep, results_dir=results_dir, address=address, storage=storage, local=local,
                          resume=resume, data_override=data, console=console, source=str(sweep_or_config),
                          variants=variants)

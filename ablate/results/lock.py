@@ -20,9 +20,25 @@ from pathlib import Path
 
 from ablate.errors import ConfigError
 
-__all__ = ["LOCK_NAME", "results_lock"]
+__all__ = ["LOCK_NAME", "check_free", "results_lock"]
 
 LOCK_NAME = ".ablate.lock"
+
+
+def check_free(results_dir: str | Path) -> None:
+    """Refuse at once a results folder that is a file or that another live process holds, before
+    the slow checks (data, search space, Ray's imports) that precede taking the lock itself.
+
+    Raises:
+        ConfigError: as `results_lock` would.
+    """
+    results_dir = Path(results_dir)
+    if results_dir.exists() and not results_dir.is_dir():
+        raise ConfigError(f"--results {results_dir} is a file, not a folder; give a folder (it is created if needed)")
+    path = results_dir / LOCK_NAME
+    holder = _holder(path) if path.exists() else None
+    if holder is not None and holder.get("pid") != os.getpid() and _alive(holder):
+        raise _held(path, holder)
 
 
 @contextlib.contextmanager
@@ -70,10 +86,7 @@ def _take(path: Path, mine: dict) -> None:
                 if holder is None:  # being written this instant
                     time.sleep(0.05)
                     continue
-                raise ConfigError(
-                    f"{path.parent} is being written by another ablate process (pid {holder.get('pid')} on "
-                    f"{holder.get('host')}, since {holder.get('since')}: {holder.get('command')}); wait for it to "
-                    f"end or use another --results folder (if that process is gone, delete {path})") from None
+                raise _held(path, holder) from None
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()  # stale: its process is gone
             continue
@@ -81,6 +94,13 @@ def _take(path: Path, mine: dict) -> None:
             json.dump(mine, f)
         return
     raise ConfigError(f"could not take the lock {path}; if no ablate process writes {path.parent}, delete it")
+
+
+def _held(path: Path, holder: dict) -> ConfigError:
+    return ConfigError(
+        f"{path.parent} is being written by another ablate process (pid {holder.get('pid')} on "
+        f"{holder.get('host')}, since {holder.get('since')}: {holder.get('command')}); wait for it to "
+        f"end or use another --results folder (if that process is gone, delete {path})")
 
 
 def _holder(path: Path) -> dict | None:

@@ -14,8 +14,8 @@ from ablate.errors import ConfigError
 from ablate.results.lock import LOCK_NAME, results_lock
 
 
-def _trial(results, *extra, command="trial"):
-    return subprocess.run([sys.executable, "-m", "ablate.cli", command, "cxr5-sweep", "--data", "synthetic",
+def _trial(results, *extra, command="trial", data="synthetic"):
+    return subprocess.run([sys.executable, "-m", "ablate.cli", command, "cxr5-sweep", "--data", data,
                            "--results", str(results), "--set", "input_size=32", "--set", "epochs=1", *extra],
                           capture_output=True, text=True, timeout=120, check=False)
 
@@ -40,6 +40,9 @@ def test_a_second_writer_is_refused_naming_the_first(tmp_path):
         r = _trial(res, "--local", command="run")  # `ablate run`: refused before Ray starts
         assert r.returncode == 2 and f"pid {os.getpid()}" in _error_line(r.stderr)
         assert sorted(p.name for p in res.iterdir()) == [LOCK_NAME]
+        for command in ("trial", "run"):  # refused first: before the data (missing here) is checked
+            r = _trial(res, command=command, data=str(tmp_path / "no-such-data"))
+            assert r.returncode == 2 and f"pid {os.getpid()}" in _error_line(r.stderr), r.stderr
         with pytest.raises(ConfigError, match="being written by another ablate process"):
             with results_lock(res):
                 pass
