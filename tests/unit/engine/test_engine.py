@@ -29,6 +29,21 @@ def test_metrics_match_sklearn():
     assert [m["support"] for m in ours] == sup.tolist()
 
 
+def test_undefined_metrics_are_nan_as_sklearn_says():
+    """Class 2 is never predicted (precision 0/0), class 3 never occurs (sensitivity 0/0),
+    class 4 both (F1 0/0 too): NaN, as scikit-learn's ``zero_division=np.nan``, never 0."""
+    y = np.array([0, 0, 1, 1, 2, 2, 1])
+    p = np.array([0, 1, 1, 3, 0, 1, 1])
+    pr, rc, f1, sup = precision_recall_fscore_support(y, p, labels=range(5), zero_division=np.nan)
+    ours = per_class_metrics(confusion_matrix(torch.tensor(y), torch.tensor(p), 5))
+    for key, ref in (("precision", pr), ("sensitivity", rc), ("f1", f1)):
+        got = np.array([m[key] for m in ours])
+        assert np.array_equal(np.isnan(got), np.isnan(ref)), key
+        assert got[~np.isnan(got)] == pytest.approx(ref[~np.isnan(ref)]), key
+    assert [m["support"] for m in ours] == sup.tolist()
+    assert np.isnan(ours[2]["precision"]) and np.isnan(ours[3]["sensitivity"]) and np.isnan(ours[4]["f1"])
+
+
 def test_batches_shard_shuffle_and_cover():
     x = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 3, 2, 2)
     y = torch.arange(10)
