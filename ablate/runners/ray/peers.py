@@ -145,6 +145,8 @@ class PeerGroup:
     def finish(self) -> None:
         """Wait until the peers end the trial; raise what failed them."""
         running, self.running = self.running or [], None
+        if not running:
+            return
         done, pending = ray.wait(running, num_returns=len(running), timeout=PEER_END_TIMEOUT_S)
         if pending:
             raise RuntimeError(f"{len(pending)} DDP peer(s) still busy {PEER_END_TIMEOUT_S} s after rank 0 ended")
