@@ -188,6 +188,10 @@ def run_sweep(
 
     results_dir = Path(results) if results is not None else default_results_dir(sweep)
     check_free(results_dir)  # a folder another run writes: refused now, not after the data checks and Ray's imports
+    if address and not local:
+        from ablate.runners.address import probe
+
+        probe(address)  # a mistyped head address: one line now, not after the data checks
     from ablate.probe.loso import hold_out_axis
 
     sweep = hold_out_axis(sweep, data)

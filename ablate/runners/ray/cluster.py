@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 
 import ray
 
 from ablate.errors import AblateError
+from ablate.runners.address import probe
 from ablate.runners.ray.common import one_line
 
 _ENV = {  # read when Ray starts and when Tune/Train run (not at import); the user's values win
@@ -69,21 +69,6 @@ def connect(address: str) -> None:
         ray.shutdown()
         raise AblateError(f"cannot join a Ray cluster at {address}: {one_line(e)}; start one "
                           "(`ray start --head`, or a file in cluster/) or run here with --local") from None
-
-
-def probe(address: str, timeout: float = 5.0) -> None:
-    """Fail fast on an explicit ``HOST:PORT`` / ``ray://HOST:PORT`` nobody listens on (ray.init
-    would retry for minutes); ``auto`` is left to Ray."""
-    hostport = address.removeprefix("ray://")
-    host, sep, port = hostport.rpartition(":")
-    if address == "auto" or not sep or not port.isdigit():
-        return
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-    except OSError as e:
-        raise AblateError(f"cannot join a Ray cluster at {address}: nothing answers at {hostport} ({e}); "
-                          "check the head's address and port (`ray status` on the head), or run here "
-                          "with --local") from None
 
 
 def _show_worker_logs() -> bool:
