@@ -88,7 +88,14 @@ def test_slurm_script_is_valid_bash_and_runs_a_ray_cluster_around_the_sweep():
     assert text.startswith("#!/bin/bash") and "#SBATCH --nodes=" in text
     assert re.search(r"srun .*-w \"\$HEAD\"", text) and "ray start --head" in text
     assert "ray start --block --address=\"$ADDRESS\"" in text
-    assert "ray stop" in text and "trap stop_ray EXIT" in text
+    # this job's Ray only: its own session folder on each node, its own srun steps ended at exit;
+    # never `ray stop`, which ends every Ray instance on a node (other users' on a shared one)
+    commands = [ln.split("#", 1)[0] for ln in text.replace("\\\n", " ").splitlines()]
+    assert not any(re.search(r"\bray\s+stop\b", c) for c in commands)
+    starts = [c for c in commands if "ray start" in c]
+    assert len(starts) == 2 and all('--temp-dir="$RAY_TMP"' in c for c in starts)
+    assert 'RAY_TMP="/tmp/ray-$SLURM_JOB_ID"' in text and "trap stop_ray EXIT" in text
+    assert "kill -TERM $steps" in text
     run = next(ln for ln in text.splitlines() if ln.startswith("ablate run"))
     assert "--address \"$ADDRESS\"" in run and "--storage" in run
     default_sweep = re.search(r"SWEEP=\$\{SWEEP:-([\w-]+)\}", text).group(1)
