@@ -65,6 +65,7 @@ __all__ = [
 
 FINAL = "final"
 PROGRESS = "progress.json"
+SUGGESTED = "suggested.json"  # what the stage's searcher issued for the run (`RunStore.save_suggestion`)
 STATE = "state.pt"
 TABLES_DIR = "tables"
 _EPOCH = re.compile(r"^epoch-(\d+)$")
@@ -233,6 +234,33 @@ class RunStore:
                 continue  # torn by a crash while it was written: the previous one
         return None, None
 
+    def save_suggestion(self, row_id: str, record: dict[str, Any]) -> None:
+        """Keep what a searcher issued for a run (``<row id>/suggested.json``), before Tune gets
+        it: a ``--resume`` adopts a run Tune's last snapshot does not list (`ablate.runners.ray.adopt`)."""
+        fs, base = self._fs()
+        data = json.dumps(record, default=str).encode()
+        if isinstance(fs, pafs.LocalFileSystem):
+            with atomic_file(Path(base) / row_id / SUGGESTED) as tmp:
+                tmp.write_bytes(data)
+            return
+        fs.create_dir(f"{base}/{row_id}", recursive=True)
+        with fs.open_output_stream(f"{base}/{row_id}/{SUGGESTED}") as out:
+            out.write(data)
+
+    def suggestions(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Row id -> the record `save_suggestion` kept, for the runs whose id starts with `prefix`."""
+        fs, base = self._fs()
+        out = {}
+        for row_id in self.runs():
+            if not row_id.startswith(prefix) or not self._exists(fs, f"{base}/{row_id}/{SUGGESTED}"):
+                continue
+            try:
+                with fs.open_input_stream(f"{base}/{row_id}/{SUGGESTED}") as f:
+                    out[row_id] = json.loads(f.read().decode())
+            except (OSError, ValueError):
+                continue  # torn by a kill while it was written: the run never reached Tune
+        return out
+
     def prune_states(self, row_id: str) -> None:
         """Delete the resumable states of a run that will not resume (keeps progress files)."""
         fs, base = self._fs()
@@ -271,8 +299,11 @@ class TrialEnd:
     @classmethod
     def from_tune(cls, trial_id: str, config: Mapping[str, Any], errored: bool, last_result: Mapping[str, Any],
                   error: str = "") -> TrialEnd:
-        """From a Tune trial's id, its config (what the searcher suggested) and how it ended."""
-        return cls(trial_id, dict(config["values"]), int(config["grid_point"]), errored, dict(last_result), error,
+        """From a Tune trial's id, its config (what the searcher suggested) and how it ended.
+
+        The run is the one the config names (``ray_trial_id``): Tune's own id, or for a run
+        adopted on ``--resume`` the id of the Tune trial that started it."""
+        return cls(str(config.get("ray_trial_id") or trial_id), dict(config["values"]), int(config["grid_point"]), errored, dict(last_result), error,
                    config.get("trial"), config.get("fold"), dict(config.get("columns") or {}))
 
 

@@ -53,7 +53,7 @@ def trial_driver(config: dict[str, Any], setup: DriverSetup) -> None:
     """
     log_marks_from_env()
     sweep, plan = setup.sweep, setup.plan
-    tid = tune.get_context().get_trial_id()
+    tid = config.get("ray_trial_id") or tune.get_context().get_trial_id()  # an adopted run keeps its id
     row_id = row_id_for(sweep.name, tid)
     mark("driver_start", row_id=row_id)
     try:

@@ -34,11 +34,11 @@ class Recorder(tune.Callback):
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self.view:
-            self.view.started(trial.trial_id, shown_values(trial.config))
+            self.view.started(run_id(trial), shown_values(trial.config))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if self.view:
-            self.view.result(trial.trial_id, result)
+            self.view.result(run_id(trial), result)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._ended(trial, errored=False)
@@ -47,7 +47,7 @@ class Recorder(tune.Callback):
         self._ended(trial, errored=True)
 
     def _ended(self, trial: Any, errored: bool) -> None:
-        mark("trial_ended", row_id=row_id_for(self.sweep.name, trial.trial_id))
+        mark("trial_ended", row_id=row_id_for(self.sweep.name, run_id(trial)))
         last = dict(trial.last_result or {})
         error = one_line(trial.get_error()) if errored else ""
         end = TrialEnd.from_tune(trial.trial_id, trial.config, errored, last, error)
@@ -58,7 +58,12 @@ class Recorder(tune.Callback):
             return
         mark("trial_recorded", row_id=row["trial_id"])
         if self.view:
-            self.view.ended(trial.trial_id, row)
+            self.view.ended(run_id(trial), row)
+
+
+def run_id(trial: Any) -> str:
+    """The run a Tune trial works on: its own id, or the adopted run's (`ablate.runners.ray.adopt`)."""
+    return str(trial.config.get("ray_trial_id") or trial.trial_id)
 
 
 def shown_values(config: dict[str, Any]) -> dict[str, Any]:

@@ -173,7 +173,7 @@ def _final_metrics(outcome: Any, metric: str) -> dict[str, Any]:
     out = {k: v for k, v in last.items() if k not in ("epoch", "trial_id")}  # no `epoch`: ASHA skips it
     out.update(val_acc=row["val_acc"], val_loss=row["val_loss"], test_acc=row["test_acc"],
                test_loss=row["test_loss"], epochs_run=row["epochs_run"], best_epoch=row["best_epoch"],
-               status=outcome.status, reason=outcome.reason, final=True)
+               status=outcome.status, reason=outcome.reason, final=True, config_hash=row.get("config_hash"))
     out.update({k: row[k] for k in ("params", "fp32_mb", *COST_COLUMNS) if row.get(k) is not None})  # objectives
     out.setdefault(metric, math.nan)
     return out

@@ -23,7 +23,7 @@ def test_one_optuna_trial_is_all_folds_of_a_configuration():
     assert got[0]["values"] != got[3]["values"]
     assert s.suggest("t6") == "FINISHED"
 
-    study = s._subs[0]._ot_study  # Optuna's own record of what it was told
+    study = s.study(0)  # Optuna's own record of what it was told
     for tid, acc in (("t0", 0.5), ("t1", 0.7)):
         s.on_trial_complete(tid, {"val_acc": acc})
     assert [t.state.name for t in study.trials] == ["RUNNING", "RUNNING"]  # not told before the last fold

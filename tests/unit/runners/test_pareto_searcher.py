@@ -45,7 +45,7 @@ def _dominated(a, b, modes) -> bool:
 @pytest.mark.parametrize("algorithm", ["optuna", "nsga2"])
 def test_two_objective_pareto_set_agrees_with_brute_force(algorithm):
     s = GridSearcher(_sweep(algorithm=algorithm))
-    study = s._subs[0]._ot_study
+    study = s.study(0)
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     rows = {}
     for i in range(s.total):
@@ -53,6 +53,9 @@ def test_two_objective_pareto_set_agrees_with_brute_force(algorithm):
         rows[f"t{i}"] = _result(got["values"])
         s.on_trial_result(f"t{i}", {"val_acc": 0.1, "epoch": 1})  # per-epoch results do not reach Optuna
         s.on_trial_complete(f"t{i}", rows[f"t{i}"])
+    import pickle
+
+    pickle.dumps(s)  # what tune.Tuner pickles: Optuna 5.1's NSGA-II sampler (a lock) is not in it
     points = {tid: (r["val_acc"], r["params"]) for tid, r in rows.items()}
     brute = {tid for tid, p in points.items()
              if not any(_dominated(p, q, ["max", "min"]) for o, q in points.items() if o != tid)}
@@ -67,12 +70,12 @@ def test_a_trial_without_an_objective_fails_in_optuna():
         s.suggest(f"t{i}")
     s.on_trial_complete("t0", {"val_acc": 0.9, "params": math.nan})
     s.on_trial_complete("t1", None, error=True)
-    assert [t.state.name for t in s._subs[0]._ot_study.trials] == ["FAIL", "FAIL"]
+    assert [t.state.name for t in s.study(0).trials] == ["FAIL", "FAIL"]
 
 
 def test_constraint_marks_violating_trials_infeasible_and_off_the_front():
     s = GridSearcher(_sweep(constraints={"latency_ms": "<= 3"}))
-    study = s._subs[0]._ot_study
+    study = s.study(0)
     rows = []
     for i in range(s.total):
         got = s.suggest(f"t{i}")
@@ -149,7 +152,7 @@ def test_shipped_pareto_sweep_samples_valid_trials_over_backbones_variants_chann
     assert sweep.search.directions == [("val_acc", "max"), ("params", "min"), ("latency_ms", "min")]
     assert sweep.search.algorithm == "nsga2" and sweep.scheduler.kind == "none"
     s = GridSearcher(sweep)
-    assert isinstance(s._subs[0]._ot_study.sampler, optuna.samplers.NSGAIISampler)
+    assert isinstance(s.study(0).sampler, optuna.samplers.NSGAIISampler)
     cfgs = [trial_config(sweep, s.suggest(f"t{i}")["values"]) for i in range(12)]
     assert len({c.backbone for c in cfgs}) > 1 and {c.variant for c in cfgs} == {"original", "modified"}
     assert all(c.analysis.latency and c.input_size == 299 for c in cfgs)
@@ -181,14 +184,15 @@ def test_objectives_survive_the_sweep_json_round_trip_and_overrides():
 
 
 def test_resume_keeps_the_multi_objective_study(tmp_path):
-    s = GridSearcher(_sweep(constraints={"latency_ms": "<= 3"}))
+    journal = str(tmp_path / "optuna.journal")
+    s = GridSearcher(_sweep(constraints={"latency_ms": "<= 3"}), journal=journal)
     for i in range(3):
         s.on_trial_complete(f"t{i}", _result(s.suggest(f"t{i}")["values"]))
     s.suggest("t3")  # running when the sweep stopped
-    s.save(str(tmp_path / "searcher.pkl"))
-    again = GridSearcher(_sweep(constraints={"latency_ms": "<= 3"}))
-    again.restore(str(tmp_path / "searcher.pkl"))
-    study = again._subs[0]._ot_study
+    s.save(str(tmp_path / "searcher.json"))
+    again = GridSearcher(_sweep(constraints={"latency_ms": "<= 3"}), journal=journal)
+    again.restore(str(tmp_path / "searcher.json"))
+    study = again.study(0)
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     assert [len(t.values) for t in study.trials[:3]] == [2, 2, 2] and all(t.constraints for t in study.trials[:3])
     again.on_trial_complete("t3", {"val_acc": 0.7, "params": 5, "latency_ms": 9.0})  # told after the resume
@@ -220,7 +224,7 @@ def test_constraint_with_a_single_metric_reaches_optuna():
     for i, lat in enumerate((2.0, 4.0)):
         s.suggest(f"t{i}")
         s.on_trial_complete(f"t{i}", {"val_acc": 0.5 + i / 10, "latency_ms": lat})
-    study = s._subs[0]._ot_study
+    study = s.study(0)
     assert [t.value for t in study.trials] == [0.5, 0.6]
     assert [t.constraints["latency_ms"] for t in study.trials] == [-1.0, 1.0]
     assert study.best_trial.number == 0  # the more accurate trial breaks the bound

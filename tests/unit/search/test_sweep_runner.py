@@ -49,27 +49,66 @@ def test_grid_searcher_runs_each_point_num_samples_times_round_robin():
     assert s.suggest("t6") == "FINISHED"
 
 
-def test_grid_searcher_gives_each_point_its_own_study_and_restores(tmp_path):
-    s = ray_runner.GridSearcher(_sweep(GRID_X_OPTUNA, num_samples=2))
+def test_grid_searcher_keeps_each_point_study_in_the_journal_and_restores(tmp_path):
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    journal = str(tmp_path / "optuna.journal")
+    s = ray_runner.GridSearcher(_sweep(GRID_X_OPTUNA, num_samples=2), journal=journal)
+    pickle.dumps(s)  # what tune.Tuner pickles: no sampler, no study
     for i in range(3):
         s.suggest(f"t{i}")
         s.on_trial_result(f"t{i}", {"val_acc": 0.5, "training_iteration": 1, "epoch": 1})
-        s.on_trial_complete(f"t{i}", {"val_acc": 0.1 * i})
-    studies = [sub._ot_study for sub in s._subs]
-    assert len({id(st) for st in studies}) == 3 and [len(st.trials) for st in studies] == [1, 1, 1]
-    assert studies[2].trials[0].value == pytest.approx(0.2)
-    path = str(tmp_path / "searcher.pkl")
+        s.on_trial_complete(f"t{i}", {"val_acc": 0.1 * i, "config_hash": f"h{i}"})
+    assert "_ot_study" not in pickle.dumps(s).decode("latin-1") and b"TPESampler" not in pickle.dumps(s)
+    storage = JournalStorage(JournalFileBackend(journal))  # Optuna's own tools read it
+    assert sorted(optuna.get_all_study_names(storage)) == [f"unit-sweep/search/{i}" for i in range(3)]
+    st = optuna.load_study(storage=storage, study_name="unit-sweep/search/2")
+    assert st.user_attrs["grid_point"] == {"phases.0.lr": 0.1}
+    t = st.trials[0]
+    assert t.value == pytest.approx(0.2) and t.intermediate_values == {1: 0.5}
+    assert t.user_attrs["ablate_trial_id"] == "unit-sweep-t2" and t.user_attrs["config_hash"] == "h2"
+    assert t.user_attrs["values"]["phases.0.lr"] == 0.1 and t.params["fusion.dropout"] == t.user_attrs["values"][
+        "fusion.dropout"]
+    path = str(tmp_path / "searcher-state.json")
     s.save(path)
-    fresh = ray_runner.GridSearcher(_sweep(GRID_X_OPTUNA, num_samples=2))
+    fresh = ray_runner.GridSearcher(_sweep(GRID_X_OPTUNA, num_samples=2), journal=journal)
     fresh.restore(path)
     assert fresh._issued == [1, 1, 1] and fresh.suggest("t3")["grid_point"] == 0
-    assert len(fresh._subs[0]._ot_study.trials) == 2
-    pickle.dumps(fresh)  # goes into Tune's experiment checkpoint
+    assert len(fresh.study(0).trials) == 2 and fresh.study(0).trials[0].state.name == "COMPLETE"
+    fresh.on_trial_complete("t0", {"val_acc": 0.9})  # told again after a resume: the first value stays
+    assert fresh.study(0).trials[0].value == pytest.approx(0.0)
+
+
+def test_a_run_issued_after_the_saved_state_is_adopted_and_a_lost_ask_is_failed(tmp_path):
+    """What --resume sees when the kill fell between Tune's last save and a trial's start."""
+    sweep = _sweep(GRID_X_OPTUNA, num_samples=2)
+    journal, store = str(tmp_path / "optuna.journal"), RunStore(str(tmp_path / "train"))
+    s = ray_runner.GridSearcher(sweep, journal=journal)
+    s.keep_in(store, sweep.name, journal)
+    s.suggest("t0")
+    saved = str(tmp_path / "state.json")
+    s.save(saved)  # Tune's last snapshot: t0 only
+    late = s.suggest("t1")  # started after it; its run is in storage
+    s.study(2).ask().set_user_attr("ray_trial_id", "t9")  # asked, killed before its run was kept
+    again = ray_runner.GridSearcher(sweep, journal=journal)
+    again.keep_in(store, sweep.name, journal)
+    again.restore(saved)
+    adopted = again.suggest("n1")
+    assert adopted == late and adopted["ray_trial_id"] == "t1"  # the same run, values and id
+    again.on_trial_complete("n1", {"val_acc": 0.7})
+    assert [t.user_attrs["ray_trial_id"] for t in again.study(1).trials] == ["t1"]
+    assert again.study(1).trials[0].value == pytest.approx(0.7)
+    assert [t.state.name for t in again.study(2).trials] == ["FAIL"]  # the lost ask
+    assert again.study(2).trials[0].user_attrs["status"] == "abandoned"
+    assert [again.suggest(f"n{i}")["grid_point"] for i in (2, 3, 4, 5)] == [2, 0, 1, 2]
+    assert again.suggest("n6") == "FINISHED"
 
 
 def test_grid_only_sweep_needs_no_optuna():
     s = ray_runner.GridSearcher(_sweep({"backbone": {"grid": ["resnet18", "squeezenet1_0"]}}, num_samples=1))
-    assert s._subs == [None, None]
+    assert s.study(0) is None
     assert [s.suggest(t)["values"] for t in ("a", "b")] == [{"backbone": "resnet18"}, {"backbone": "squeezenet1_0"}]
     assert s.suggest("c") == "FINISHED"
 
