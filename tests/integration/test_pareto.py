@@ -38,14 +38,23 @@ def test_two_objective_sweep_rows_report_and_front(tmp_path, local_ray):
     by_ray_id = t.set_index("ray_trial_id")
     assert dict(zip(frame.trial_id, frame.params, strict=True)) == by_ray_id.params.to_dict()
     assert dict(zip(frame.trial_id, frame.latency_ms, strict=True)) == pytest.approx(by_ray_id.latency_ms.to_dict())
-    # Optuna was told both objectives and the constraint of every trial (the searcher state Tune saved)
-    from ablate.runners.ray.searcher import GridSearcher
+    # Optuna was told both objectives and the constraint of every trial: its own storage says so
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
 
-    searcher = GridSearcher(sweep)
-    searcher.restore(str(next((res_dir / "ray" / "pareto-sweep").glob("searcher-state-*.pkl"))))
-    study = searcher._subs[0]._ot_study
-    told = sorted((round(t.values[0], 6), int(t.values[1]), t.constraints["params"] <= 0) for t in study.trials)
-    assert told == sorted((round(v, 6), int(p), p <= 1_000_000) for v, p in zip(t.val_acc, t.params, strict=True))
+    storage = JournalStorage(JournalFileBackend(str(res_dir / "optuna.journal")))
+    study = optuna.load_study(storage=storage, study_name="pareto-sweep/search/0")
+    assert isinstance(study.sampler, optuna.samplers.TPESampler)  # what `optuna.load_study` gives back
+    by_row = t.set_index("trial_id")
+    assert sorted(x.user_attrs["ablate_trial_id"] for x in study.trials) == sorted(by_row.index)  # each once
+    for x in study.trials:
+        row = by_row.loc[x.user_attrs["ablate_trial_id"]]
+        assert x.state.name == "COMPLETE" and x.user_attrs["ray_trial_id"] == row.ray_trial_id
+        assert x.values == pytest.approx([row.val_acc, row.params]) and (x.constraints["params"] <= 0) == (
+            row.params <= 1_000_000)
+        assert x.user_attrs["config_hash"] == row.config_hash and x.params["fusion.pcb_channels"] == int(
+            row["space.fusion.pcb_channels"])
     # brute force over configurations (seed 0 only here: one row each), feasible ones only
     g = t.groupby("config_hash")[["val_acc", "params"]].mean()
     g = g[g.params <= 1_000_000]

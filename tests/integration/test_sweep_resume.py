@@ -46,13 +46,19 @@ def _unfinished_checkpoints(results: Path) -> dict[str, Path]:
     return out
 
 
-def _wait_for_kill_point(proc: subprocess.Popen, results: Path, timeout: float = 300) -> None:
-    """Until one trial is committed and the next has a checkpoint (or the run ends)."""
+def _in_tune_snapshot(results: Path, exp: str, row_id: str) -> bool:
+    """Whether Tune's saved experiment state (what `--resume` restores) lists the run's trial."""
+    tune_id = row_id.split("-")[-1]
+    return any(tune_id in p.read_text() for p in (results / "ray" / exp).glob("experiment_state-*.json"))
+
+
+def _wait_for_kill_point(proc: subprocess.Popen, results: Path, committed: int, timeout: float = 300) -> str:
+    """Until `committed` trials have rows and the next has an epoch checkpoint: that run's row id."""
     end = time.monotonic() + timeout
     while time.monotonic() < end and proc.poll() is None:
-        if committed_trials(results) and _unfinished_checkpoints(results):
-            return
-        time.sleep(0.2)
+        if len(committed_trials(results)) >= committed and (runs := _unfinished_checkpoints(results)):
+            return next(iter(runs))
+        time.sleep(0.1)
     raise AssertionError(f"no kill point within {timeout}s (exit code {proc.poll()})")
 
 
@@ -79,9 +85,20 @@ def _end_session(proc: subprocess.Popen) -> None:
 
 
 def test_killed_sweep_resumes_with_every_trial_exactly_once(tmp_path):
+    """An NSGA-II sweep (two objectives, Optuna's journal) SIGKILLed when 2 of its 4 trials have
+    rows and the 3rd has trained an epoch but is not yet in Tune's saved experiment state (the
+    first run saves that state only at its start, so the window is open for sure: the test waits
+    for the 3rd run's checkpoint, then checks the snapshot does not list it). ``--resume`` adopts
+    that run: the same run id and configuration, continued from its checkpoint, the same Optuna
+    trial told; the journal ends with 4 complete trials, each once, with the rows' values."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
     sweep = tiny_sweep_file(
         tmp_path, "resume-sweep",
-        search={"algorithm": "optuna", "num_samples": 2, "max_concurrent": 1,
+        search={"algorithm": "nsga2", "num_samples": 4, "max_concurrent": 1,
+                "metric": ["val_acc", "params"], "mode": ["max", "min"],
                 "space": {"fusion.taps": {"subset": {"of": ["features.0", "features.1", "features.3", "features.12"],
                                                      "min": 2}},
                           "fusion.dropout": {"uniform": [0.2, 0.5]}}},
@@ -89,34 +106,48 @@ def test_killed_sweep_resumes_with_every_trial_exactly_once(tmp_path):
     )
     results = tmp_path / "res"
     log = (tmp_path / "first.log").open("w")
-    two = ("--set", "search.num_samples=2", "--set", "epochs=3")  # killed in the 2nd trial; enough to show it
-    proc = subprocess.Popen(_cmd(sweep, results, *two), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    shrink = ("--set", "search.num_samples=4", "--set", "epochs=2")
+    proc = subprocess.Popen(_cmd(sweep, results, *shrink), stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True, env={**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "3600"})
     try:
-        _wait_for_kill_point(proc, results)
+        third = _wait_for_kill_point(proc, results, committed=2)
+        assert not _in_tune_snapshot(results, "resume-sweep", third)  # the window the kill must land in
     finally:
         _kill(proc)
     finished = row_marks(results)
-    interrupted = {tid: json.loads(p.read_text())["history"] for tid, p in _unfinished_checkpoints(results).items()}
-    interrupted = {tid: h for tid, h in interrupted.items() if h}
-    assert finished and interrupted
+    history = json.loads(_unfinished_checkpoints(results)[third].read_text())["history"]
+    assert len(finished) == 2 and history
+    suggested = json.loads((results / "ray" / "train" / third / "suggested.json").read_text())["config"]
 
-    again = subprocess.run(_cmd(sweep, results, *two, "--resume"), check=False, capture_output=True, text=True,
+    again = subprocess.run(_cmd(sweep, results, *shrink, "--resume"), check=False, capture_output=True, text=True,
                            timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
-    res = assert_complete_rows(results, 2)
+    assert f"adopting run {third}" in again.stderr
+    res = assert_complete_rows(results, 4)
     t = res.trials.set_index("trial_id")
-    assert (t.status == "ok").all() and (t.epochs_run == 3).all()
+    assert (t.status == "ok").all() and (t.epochs_run == 2).all()
+    assert set(finished) | {third} < set(t.index)  # the interrupted run kept its id: not re-sampled
     after = row_marks(results)
     for tid, marks in finished.items():  # finished trials were not rerun
         assert after[tid] == marks, tid
-    for tid, history in interrupted.items():  # continued from its checkpoint, not restarted
-        rows = res.epochs[res.epochs.trial_id == tid].sort_values("epoch")
-        before = rows[rows.epoch <= len(history)]
-        assert before.epoch_s.tolist() == pytest.approx([h["epoch_s"] for h in history])
+    rows = res.epochs[res.epochs.trial_id == third].sort_values("epoch")  # continued, not restarted
+    assert rows[rows.epoch <= len(history)].epoch_s.tolist() == pytest.approx([h["epoch_s"] for h in history])
+    assert json.loads(t.loc[third, "space.fusion.taps"]) == suggested["values"]["fusion.taps"]
     taps = [json.loads(x) for x in t["space.fusion.taps"]]
     assert all(len(x) >= 2 for x in taps)  # Optuna's subset, min enforced
     assert all(json.loads(c)["fusion"]["taps"] == x for c, x in zip(t.config_json, taps, strict=True))
-    assert "resume-sweep" in again.stderr and "2 trial(s)" in again.stderr
+    assert "resume-sweep" in again.stderr and "4 trial(s)" in again.stderr
+
+    storage = JournalStorage(JournalFileBackend(str(results / "optuna.journal")))
+    study = optuna.load_study(storage=storage, study_name="resume-sweep/search/0")
+    assert isinstance(study.sampler, optuna.samplers.BaseSampler) and len(study.directions) == 2
+    told = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert sorted(x.user_attrs["ablate_trial_id"] for x in told) == sorted(t.index)  # each once
+    assert all(x.state.is_finished() for x in study.trials)  # nothing left running
+    for x in told:  # the values Optuna holds are the rows'
+        row = t.loc[x.user_attrs["ablate_trial_id"]]
+        assert x.values == pytest.approx([row.val_acc, row.params])
+        assert x.user_attrs["config_hash"] == row.config_hash and x.user_attrs["seed"] == row.seed
 
 
 def test_driver_killed_at_each_point_and_ctrl_c_resume_with_every_row_once(tmp_path):
