@@ -140,7 +140,7 @@ def test_killed_sweep_resumes_with_every_trial_exactly_once(tmp_path):
 
     storage = JournalStorage(JournalFileBackend(str(results / "optuna.journal")))
     study = optuna.load_study(storage=storage, study_name="resume-sweep/search/0")
-    assert isinstance(study.sampler, optuna.samplers.BaseSampler) and len(study.directions) == 2
+    assert len(study.directions) == 2
     told = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert sorted(x.user_attrs["ablate_trial_id"] for x in told) == sorted(t.index)  # each once
     assert all(x.state.is_finished() for x in study.trials)  # nothing left running

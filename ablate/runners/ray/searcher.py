@@ -103,11 +103,10 @@ class GridSearcher(AdoptingSearcher):
             nxt = dict(self._queue.pop(0))
             self._owner[trial_id] = nxt["grid_point"]
             self._group[trial_id] = group = nxt.pop("group")
-            payload = {"ray_trial_id": trial_id, **nxt}
-            if self._studies is not None:
-                ids = [row_id_for(self._sweep_name, t) for t, g in self._group.items() if g == group]
-                self._studies.note(nxt["grid_point"], group, "ablate_trial_ids", ids)
-            return self._issue(payload, group)
+            if self._studies is not None:  # the Optuna trial names every fold's rows
+                self._studies.append_attr(nxt["grid_point"], group, "ablate_trial_ids",
+                                          row_id_for(self._sweep_name, trial_id))
+            return self._issue({"ray_trial_id": trial_id, **nxt}, group)
         open_points = [i for i, n in enumerate(self._issued) if n < self._per_point]
         if not open_points:
             return Searcher.FINISHED

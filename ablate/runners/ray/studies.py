@@ -112,11 +112,11 @@ class PointStudies:
         self._trials[key] = trial
         return params
 
-    def note(self, point: int, key: str, name: str, value: Any) -> None:
-        """Set a user attribute on the run's trial while it runs."""
+    def append_attr(self, point: int, key: str, name: str, value: Any) -> None:
+        """Add `value` to the list in a user attribute of the run's trial while it runs."""
         trial = self._trial(point, key)
         if trial is not None and not self._finished(point, trial):
-            trial.set_user_attr(name, value)
+            trial.set_user_attr(name, [*trial.user_attrs.get(name, []), value])
 
     def report(self, point: int, key: str, value: float, step: int) -> None:
         """An intermediate value (single objective only: Optuna has none for several)."""
