@@ -179,8 +179,9 @@ class GridSearcher(AdoptingSearcher):
         values = None if error or result is None else objective_values(directions, result)
         constraints = ({} if not self._constraints else
                        dict(zip(self._constraints, constraint_values(self._constraints, result), strict=True)))
-        attrs = {"status": (result or {}).get("status") or ("failed" if values is None else "ok"),
-                 "config_hash": (result or {}).get("config_hash")}
+        last = result or {}
+        status = last.get("status") if last.get("final") else ("failed" if values is None else "stopped_early")
+        attrs = {"status": status, "config_hash": last.get("config_hash")}
         self._studies.tell(point, group, values, constraints, attrs)
 
 
