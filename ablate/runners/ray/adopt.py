@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from ray.tune.search import Searcher
@@ -52,9 +53,9 @@ class AdoptingSearcher(Searcher):
         self._runs: list[str] = []  # run ids (``ray_trial_id``) issued: those Tune's saved state lists
         self._adopt: list[tuple[dict[str, Any], str]] | None = None  # None: storage not read yet
 
-    def keep_in(self, store: RunStore, sweep_name: str, journal: str | None = None) -> None:
-        """Keep each run's suggestion under `store` (the sweep's ``train/``); `journal`: the
-        Optuna journal of a search (`ablate.runners.ray.studies`)."""
+    def keep_in(self, store: RunStore, sweep_name: str, results_dir: str | Path | None = None) -> None:
+        """Keep each run's suggestion under `store` (the sweep's ``train/``); a search keeps its
+        Optuna studies in `results_dir` (`ablate.runners.ray.studies.JOURNAL`)."""
         self._store, self._sweep_name = store, sweep_name
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:

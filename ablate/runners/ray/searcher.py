@@ -6,6 +6,7 @@ import contextlib
 import math
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -15,7 +16,7 @@ from ray.tune.search import Searcher
 from ablate.config import SweepConfig
 from ablate.runners.ray.adopt import AdoptingSearcher
 from ablate.runners.ray.asha import ResumableASHA
-from ablate.runners.ray.studies import PointStudies
+from ablate.runners.ray.studies import JOURNAL, PointStudies
 from ablate.runners.sweep_results import RunStore, row_id_for
 from ablate.search.objectives import constraint_values, objective_values
 from ablate.search.stages import StageTrial
@@ -82,10 +83,10 @@ class GridSearcher(AdoptingSearcher):
             search.directions if search.multi_objective else [(search.metric, search.mode)],
             search.algorithm, search.seed, search.num_samples) if self._axes else None
 
-    def keep_in(self, store: RunStore, sweep_name: str, journal: str | None = None) -> None:
-        super().keep_in(store, sweep_name, journal)
-        if self._studies is not None and journal is not None:
-            self._studies.journal = journal
+    def keep_in(self, store: RunStore, sweep_name: str, results_dir: str | Path | None = None) -> None:
+        super().keep_in(store, sweep_name, results_dir)
+        if self._studies is not None and results_dir is not None:
+            self._studies.journal = str(Path(results_dir) / JOURNAL)
 
     @property
     def total(self) -> int:

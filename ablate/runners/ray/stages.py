@@ -38,7 +38,6 @@ from ablate.runners.ray.recorder import Recorder, reconcile_ended
 from ablate.runners.ray.resources import Plan, plan_resources
 from ablate.runners.ray.resume import restore_tuner
 from ablate.runners.ray.searcher import FixedSearcher, GridSearcher, make_scheduler
-from ablate.runners.ray.studies import JOURNAL
 from ablate.runners.ray.summary import print_best, sweep_trials
 from ablate.runners.ray.timing import mark
 from ablate.runners.sweep_results import RunStore
@@ -171,7 +170,7 @@ def _fit_stage(run: SweepRun, stage: str, label: str, searcher: GridSearcher | F
     setup = DriverSetup(sweep, store.root, str(results_dir / "tensorboard"), plan)
     trainable = tune.with_resources(tune.with_parameters(trial_driver, setup=setup),
                                    tune.PlacementGroupFactory(plan.bundles))
-    searcher.keep_in(store, sweep.name, str(results_dir / JOURNAL))  # before Tune pickles it (issue 21)
+    searcher.keep_in(store, sweep.name, results_dir)  # before Tune pickles it: runs and Optuna's journal
     known = _stage_rows(run, stage)
     view = None if run.progress == "off" or client else LiveView(
         run.console, run.progress, sweep, searcher.total,

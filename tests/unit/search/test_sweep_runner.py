@@ -86,14 +86,14 @@ def test_a_run_issued_after_the_saved_state_is_adopted_and_a_lost_ask_is_failed(
     sweep = _sweep(GRID_X_OPTUNA, num_samples=2)
     journal, store = str(tmp_path / "optuna.journal"), RunStore(str(tmp_path / "train"))
     s = ray_runner.GridSearcher(sweep, journal=journal)
-    s.keep_in(store, sweep.name, journal)
+    s.keep_in(store, sweep.name, tmp_path)
     s.suggest("t0")
     saved = str(tmp_path / "state.json")
     s.save(saved)  # Tune's last snapshot: t0 only
     late = s.suggest("t1")  # started after it; its run is in storage
     s.study(2).ask().set_user_attr("ray_trial_id", "t9")  # asked, killed before its run was kept
     again = ray_runner.GridSearcher(sweep, journal=journal)
-    again.keep_in(store, sweep.name, journal)
+    again.keep_in(store, sweep.name, tmp_path)
     again.restore(saved)
     adopted = again.suggest("n1")
     assert adopted == late and adopted["ray_trial_id"] == "t1"  # the same run, values and id
