@@ -16,6 +16,8 @@ One concern per module:
 - `cluster`: the environment Ray reads, a local instance, joining a cluster (address probe).
 - `resources`: `Plan`, per-trial resources and concurrency from the cluster's resources.
 - `searcher`: the grid x Optuna searcher, the ASHA/FIFO scheduler, Optuna's quiet mode.
+- `studies`: the grid points' Optuna studies in Optuna's journal (``RESULTS/optuna.journal``).
+- `adopt`: each run's suggestion kept in storage; ``--resume`` adopts a run Tune's snapshot missed.
 - `worker`: a trial's training, alone or as rank 0 of a DDP group; its reporters and checkpoints.
 - `peers`: the DDP peers (ranks 1..) of a trial process, kept from trial to trial; lock-step per epoch.
 - `driver`: the Tune function trainable (validates the config, trains it).
