@@ -106,7 +106,7 @@ def test_killed_sweep_resumes_with_every_trial_exactly_once(tmp_path):
     )
     results = tmp_path / "res"
     log = (tmp_path / "first.log").open("w")
-    shrink = ("--set", "search.num_samples=4", "--set", "epochs=2")
+    shrink = ("--set", "search.num_samples=4", "--set", "epochs=3")  # 2 epochs after the 1st: time to see it
     proc = subprocess.Popen(_cmd(sweep, results, *shrink), stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True, env={**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "3600"})
     try:
@@ -125,7 +125,7 @@ def test_killed_sweep_resumes_with_every_trial_exactly_once(tmp_path):
     assert f"adopting run {third}" in again.stderr
     res = assert_complete_rows(results, 4)
     t = res.trials.set_index("trial_id")
-    assert (t.status == "ok").all() and (t.epochs_run == 2).all()
+    assert (t.status == "ok").all() and (t.epochs_run == 3).all()
     assert set(finished) | {third} < set(t.index)  # the interrupted run kept its id: not re-sampled
     after = row_marks(results)
     for tid, marks in finished.items():  # finished trials were not rerun
