@@ -94,18 +94,21 @@ def train_timing_callbacks() -> list[Any]:
         ``workers_created`` (placement group and worker processes up) and ``process_group_ready``
         (after Train's torch backend set up the process group: this callback runs after it)."""
 
+        row_id = ""  # the run's name: the trial's row id
+
         def after_controller_start(self, train_run_context: Any) -> None:
             log_marks_from_env()
-            mark("train_controller", run=train_run_context.get_run_config().name)
+            self.row_id = train_run_context.get_run_config().name
+            mark("train_controller", row_id=self.row_id)
 
         def before_worker_group_start(self, worker_group_context: Any) -> None:
-            mark("worker_group_start")
+            mark("worker_group_start", row_id=self.row_id)
 
         def before_init_train_context(self, workers: Any) -> dict:
-            mark("workers_created")
+            mark("workers_created", row_id=self.row_id)
             return {}
 
         def after_worker_group_start(self, worker_group: Any) -> None:
-            mark("process_group_ready")
+            mark("process_group_ready", row_id=self.row_id)
 
     return [TrainMarks()]
