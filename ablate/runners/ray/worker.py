@@ -19,6 +19,7 @@ and a last one (no ``epoch`` key, so ASHA ignores it) with the trial's final met
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import tempfile
@@ -97,7 +98,7 @@ class TrainReporter:
             mark("epoch_trained", row_id=self.row_id, epoch=row["epoch"], epoch_s=row["epoch_s"])
             st = state()
             progress = {"row_id": self.row_id, "info": self.info, "history": st["history"], "elapsed": st["elapsed"]}
-            write = lambda d: write_epoch_checkpoint(d, progress, st)  # noqa: E731
+            write = functools.partial(write_epoch_checkpoint, progress=progress, state=st)
         self._report(dict(row), epoch_dir_name(row["epoch"]), write)
         if self.rank == 0:
             mark("epoch_reported", row_id=self.row_id, epoch=row["epoch"])
