@@ -11,12 +11,16 @@ For the modified MobileNetV3-small and the modified ResNet18 at 299 px, batch 12
   the device and normalised by `StepContext.inputs`) in images/s, and its share of a training
   step at the engine's AMP rate (target <= 5 %); the host-only uint8 rate from
   `data_loading.cache_epoch` beside it;
-- ``ablate run --local`` of two 1-epoch trials (`benchmarks/gpu-check.yaml`) end to end.
+- ``ablate run --local`` of two 1-epoch trials (`benchmarks/gpu-check.yaml`) end to end;
+- on a machine with 2+ GPUs, the same with 2 workers per trial: each trial a Ray Train
+  ``TorchTrainer`` run of 2 DDP workers over NCCL, one GPU each (with one GPU it says so).
 
 Target: the modified MobileNetV3-small at >= 3,000 images/s (299 px) on one datacenter GPU.
 
     python benchmarks/gpu_check.py                  # on the GPU (bash benchmarks/gpu_check.sh)
     python benchmarks/gpu_check.py --dry-run        # CPU, tiny sizes, the same code paths
+
+The JSON goes where ``--json`` says, else to ``results/gpu_check.json`` (ignored by git).
 """
 
 from __future__ import annotations
@@ -161,12 +165,18 @@ def data_rates(s: Sizes, device: torch.device, data: str, cache_dir: str) -> dic
     return {"images": len(labels), "to_device_images_per_s": max(rates[1:]), "host_uint8_images_per_s": host}
 
 
-def end_to_end(s: Sizes, dry_run: bool, results: Path) -> dict[str, float]:
-    """``ablate run --local`` of `benchmarks/gpu-check.yaml` (two 1-epoch trials); wall time, rows."""
+def end_to_end(s: Sizes, dry_run: bool, results: Path, workers: int = 1) -> dict[str, float]:
+    """``ablate run --local`` of `benchmarks/gpu-check.yaml` (two 1-epoch trials); wall time, rows.
+
+    Args:
+        workers: per trial; 2+: each trial a Ray Train run of that many DDP workers, one GPU each.
+    """
     import pandas as pd
 
     sets = [f"input_size={s.e2e_size}", f"batch_size={s.e2e_batch}",
             f"data.synthetic.n_per_class={s.e2e_per_class}"]
+    if workers > 1:
+        sets += [f"resources.workers={workers}", "resources.gpus_per_worker=1"]
     if dry_run:  # two trials side by side on a small CPU box
         sets += ["resources.cpus_per_worker=0.5", "data.test_per_class=2"]
     cmd = [str(Path(sys.executable).parent / "ablate"), "run", str(REPO / "benchmarks" / "gpu-check.yaml"),
@@ -183,7 +193,18 @@ def end_to_end(s: Sizes, dry_run: bool, results: Path) -> dict[str, float]:
     ok = trials[trials.status == "ok"]
     return {"wall_s": wall, "trials_ok": len(ok),
             "train_images_per_s": float(ok.train_images_per_s.median()) if len(ok) else 0.0,
-            "device": ",".join(sorted(set(map(str, trials.device))))}
+            "device": ",".join(sorted(set(map(str, trials.device)))),
+            "world_size": int(trials.world_size.max())}
+
+
+def data_parallel(s: Sizes, dry_run: bool, results: Path) -> dict:
+    """The end-to-end run with 2 workers per trial (NCCL, one GPU each) where the machine has 2+
+    GPUs; otherwise what it has instead."""
+    gpus = torch.cuda.device_count()
+    if dry_run or gpus < 2:
+        why = "dry run (CPU)" if dry_run else f"{gpus} GPU(s) here: a 2-worker trial needs 2"
+        return {"ran": False, "gpus": gpus, "why": why}
+    return {"ran": True, "gpus": gpus, "backend": "nccl", **end_to_end(s, dry_run, results, workers=2)}
 
 
 def summary(report: dict) -> list[tuple[str, str, str]]:
@@ -206,6 +227,13 @@ def summary(report: dict) -> list[tuple[str, str, str]]:
     e2e = (f"{e['wall_s']:.1f} s, {e['trials_ok']} ok on {e['device']}, "
            f"{e['train_images_per_s']:.0f} img/s")
     rows += [("ablate run --local, 2 x 1 epoch", e2e, "2 ok")]
+    p = report["data_parallel"]
+    if p["ran"]:
+        rows.append(("same, 2 workers per trial (Ray Train, NCCL)",
+                     f"{p['wall_s']:.1f} s, {p['trials_ok']} ok, world size {p['world_size']}, "
+                     f"{p['train_images_per_s']:.0f} img/s", "2 ok"))
+    else:
+        rows.append(("2 workers per trial (Ray Train, NCCL)", f"not run: {p['why']}", ""))
     for key, ok in report["targets"].items():
         rows.append((f"target {key}", "met" if ok else "NOT met", ""))
     return rows
@@ -214,7 +242,8 @@ def summary(report: dict) -> list[tuple[str, str, str]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes, a few steps: checks the code paths")
-    ap.add_argument("--json", type=Path, default=REPO / "gpu_check.json", help="where the JSON goes")
+    ap.add_argument("--json", type=Path, default=REPO / "results" / "gpu_check.json",
+                    help="where the JSON goes (default: results/gpu_check.json)")
     ap.add_argument("--data", default=None, help="manifest or 'synthetic' (default: ../shared/data/cxr5-real if present)")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
@@ -235,6 +264,7 @@ def main() -> None:
         report["data"]["train_images_per_s"] = mobilenet["engine_amp_cl"]
         report["data"]["share_of_step"] = mobilenet["engine_amp_cl"] / report["data"]["to_device_images_per_s"]
         report["end_to_end"] = end_to_end(s, args.dry_run, Path(tmp) / "results")
+        report["data_parallel"] = data_parallel(s, args.dry_run, Path(tmp) / "results-ddp")
     report["targets"] = {
         "amp_speedup>=1.5": all(m["amp_speedup"] >= TARGETS["amp_speedup"] for m in report["models"].values()),
         "mobilenet>=3000_images_per_s": mobilenet["engine_amp_cl"] >= TARGETS["mobilenet_images_per_s"],
@@ -242,6 +272,9 @@ def main() -> None:
         "engine_vs_plain>=0.95": all(m["engine_vs_plain"] >= TARGETS["engine_vs_plain"] for m in report["models"].values()),
         "end_to_end_2_ok": report["end_to_end"]["trials_ok"] == 2,
     }
+    if report["data_parallel"]["ran"]:
+        p = report["data_parallel"]
+        report["targets"]["data_parallel_2_ok"] = p["trials_ok"] == 2 and p["world_size"] == 2
     report["wall_s"] = time.perf_counter() - t0
     _print(report)
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,8 @@ synthetic set by default) four ways, each as a fresh CLI process:
 
 * `ablate trial` with one seed and with N seeds (one process, no Ray);
 * `ablate run --local` with one trial and with N trials (a grid over the seed, one trial at a
-  time, each trial with ``--workers`` Ray workers: the Tune trial trains, alone or as rank 0 of
-  a DDP group whose peers the trial's process keeps for the next trial).
+  time, each trial with ``--workers`` Ray workers: 1 trains inside its Tune trial, 2 or more is
+  a Ray Train ``TorchTrainer`` run of that many DDP workers, launched from the Tune trial).
 
     per-trial cost = (run_N - run_1)/(N-1) - (trial_N - trial_1)/(N-1)
     per-sweep cost = (run_1 - trial_1) - per-trial cost    (ray.init, the first trial's process, shutdown)
@@ -15,11 +15,13 @@ With several workers the trial's training itself differs (DDP on this machine's 
 per-trial figure is also taken from the timeline of the N-trial run: each trial's time outside
 `run_trial` (from the end of the previous trial, or Tune's start, to the end of this one), from
 the timing marks of the run: records of the ``ablate.timing`` logger
-(`ablate.runners.ray.timing`), which every process of the run (the CLI, the Tune trial, the DDP
-peers) appends as JSON lines ``{"t", "event", "pid", ...}`` to ``$ABLATE_TIMING_LOG``:
+(`ablate.runners.ray.timing`), which every process of the run (the CLI, the Tune trial, the Train
+controller and workers) appends as JSON lines ``{"t", "event", "pid", ...}`` to ``$ABLATE_TIMING_LOG``.
+With 2+ workers it also prints Ray Train's start-up per trial, phase by phase (controller, worker
+group, process group, launch, first report), averaged over the N trials:
 
     python benchmarks/sweep_overhead.py                     # 2 epochs, 4 trials, 1 worker
-    python benchmarks/sweep_overhead.py --workers 2         # a 2-worker DDP trial
+    python benchmarks/sweep_overhead.py --workers 2         # each trial a 2-worker Ray Train run
 """
 
 from __future__ import annotations
@@ -41,10 +43,20 @@ PHASES = [  # (label, from event, to event): consecutive spans of one `ablate ru
     ("ray.init (local instance)", "ray_init", "ray_ready"),
     ("Tune set-up until the first trial runs (a new process: imports)", "ray_ready", "driver_start"),
     ("Tune trial: validate config", "driver_start", "trainer_fit"),
-    ("until training starts (multi-worker: DDP peers and process group made)", "trainer_fit", "worker_start"),
+    ("until training starts (multi-worker: Ray Train's start-up, below)", "trainer_fit", "worker_start"),
     ("run_trial (data, epochs, test evaluation)", "worker_start", "trial_done"),
     ("final checkpoint (results tables) and report", "trial_done", "final_reported"),
     ("end of the Tune trial", "final_reported", "driver_end"),
+]
+
+
+TRAIN_PHASES = [  # (label, from event, to event): a Train run's start-up and first report, per trial
+    ("Train controller started", "trainer_fit", "train_controller"),
+    ("worker group: placement group, worker processes", "train_controller", "workers_created"),
+    ("process group (Train's torch backend: gloo/NCCL)", "workers_created", "process_group_ready"),
+    ("train function launched on the workers", "process_group_ready", "worker_start"),
+    ("first report: epoch-1 checkpoint to storage, Train -> Tune", "epoch_trained", "epoch_reported"),
+    ("end: final report to the Tune trial's end (Train shuts the group down)", "final_reported", "driver_end"),
 ]
 
 
@@ -91,13 +103,30 @@ def first_marks(events: list[dict], start: float, wall: float) -> dict[str, floa
     return first
 
 
-def per_trial_outside(events: list[dict]) -> list[tuple[float, float]]:
-    """Each trial, in order: (seconds from the previous trial's end - or Tune's start - to its
-    own end, seconds of that in `run_trial`)."""
+def marks_by_row(events: list[dict]) -> dict[str, dict[str, float]]:
+    """Each trial's first mark of each event (the Train controller's marks carry its run name)."""
     by_row: dict[str, dict[str, float]] = {}
     for e in events:
         if "row_id" in e:
             by_row.setdefault(e["row_id"], {}).setdefault(e["event"], e["t"])
+    return by_row
+
+
+def train_phases(events: list[dict]) -> list[tuple[str, float, int]]:
+    """(label, mean seconds, trials measured) of each of `TRAIN_PHASES` over the run's trials."""
+    rows = marks_by_row(events).values()
+    out = []
+    for label, a, b in TRAIN_PHASES:
+        spans = [m[b] - m[a] for m in rows if a in m and b in m]
+        if spans:
+            out.append((label, sum(spans) / len(spans), len(spans)))
+    return out
+
+
+def per_trial_outside(events: list[dict]) -> list[tuple[float, float]]:
+    """Each trial, in order: (seconds from the previous trial's end - or Tune's start - to its
+    own end, seconds of that in `run_trial`)."""
+    by_row = marks_by_row(events)
     prev = next(e["t"] for e in events if e["event"] == "tune_fit")
     out = []
     for marks in sorted(by_row.values(), key=lambda m: m.get("driver_end", 0)):
@@ -115,7 +144,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--per-class", type=int, default=60)
     ap.add_argument("--trials", type=int, default=4, help="N, the trials of the longer runs (>= 2)")
-    ap.add_argument("--workers", type=int, default=1, help="Ray workers per trial (2+: DDP, rank 0 in the Tune trial)")
+    ap.add_argument("--workers", type=int, default=1, help="Ray workers per trial (2+: a Ray Train DDP run)")
     args = ap.parse_args()
     if args.trials < 2:
         ap.error("--trials must be at least 2")
@@ -133,16 +162,16 @@ def main() -> None:
                                         env, folder / "timing1.jsonl")
         rn, _, evn = run_with_timeline([*ablate, "run", str(many), "--local", "--results", str(folder / "rn")],
                                        env, folder / "timingn.jsonl")
-    report(args, (t1, tn, r1, rn), first_marks(ev1, s1, r1), per_trial_outside(evn))
+    report(args, (t1, tn, r1, rn), first_marks(ev1, s1, r1), per_trial_outside(evn), train_phases(evn))
 
 
 def report(args: argparse.Namespace, walls: tuple[float, ...], first: dict[str, float],
-           trials: list[tuple[float, float]]) -> None:
+           trials: list[tuple[float, float]], phases: list[tuple[str, float, int]]) -> None:
     t1, tn, r1, rn = walls
     n = args.trials
     per_trial = (rn - r1) / (n - 1) - (tn - t1) / (n - 1)
     kind = ("trains inside its Tune trial" if args.workers == 1
-            else f"trains as rank 0 of {args.workers} DDP ranks (peers kept from trial to trial)")
+            else f"a Ray Train run of {args.workers} DDP workers")
     print(f"{args.backbone} at {args.size} px, {args.epochs} epoch(s), {args.per_class * 5} images, "
           f"{os.cpu_count()} CPU(s); each Ray trial {kind}; one trial at a time")
     print(f"  ablate trial, 1 seed / {n} seeds       {t1:7.2f} s / {tn:7.2f} s")
@@ -161,6 +190,12 @@ def report(args: argparse.Namespace, walls: tuple[float, ...], first: dict[str, 
     later = [span - train for span, train in trials[1:]]
     if later:
         print(f"  trials 2..{len(trials)}: mean {sum(later) / len(later):.2f} s outside run_trial")
+    if phases:
+        print(f"\nRay Train's start-up per trial (mean of the {n}-trial run's trials):")
+        for label, mean, k in phases:
+            print(f"  {mean:7.2f} s  {label} ({k} trial(s))")
+        start = sum(mean for label, mean, _ in phases[:4])
+        print(f"  {start:7.2f} s  in all, from TorchTrainer.fit() to run_trial on the workers")
 
 
 if __name__ == "__main__":

@@ -104,11 +104,16 @@ class SchedulerConfig(StrictModel):
 
 
 class ResourcesConfig(StrictModel):
-    """Resources of one trial: `workers` DDP processes (rank 0 is the Tune trial itself)."""
+    """Resources of one trial: `workers` DDP processes (2 or more: a Ray Train run).
+
+    ``placement`` is Ray's placement strategy for a trial's workers: ``PACK`` (as few nodes as
+    fit, the default) or ``SPREAD`` (across nodes, best effort: one worker per node where it can).
+    """
 
     workers: int = Field(1, ge=1)
     gpus_per_worker: float | Literal["auto"] = "auto"  # auto: 1 when the cluster has GPUs
     cpus_per_worker: float = Field(1.0, gt=0)
+    placement: Literal["PACK", "SPREAD"] = "PACK"
 
 
 class AblationConfig(StrictModel):

@@ -1,1 +1,1 @@
-"""Runners: `local` (this process) and `ray` (Ray Tune, DDP peers as Ray actors; the only Ray imports)."""
+"""Runners: `local` (this process) and `ray` (Ray Tune + Ray Train; the only Ray imports)."""

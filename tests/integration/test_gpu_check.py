@@ -21,10 +21,13 @@ TARGETS = ["amp_speedup>=1.5", "mobilenet>=3000_images_per_s", "data_share<=5%",
 @pytest.mark.slow
 def test_gpu_check_dry_run(tmp_path):
     out = tmp_path / "gpu_check.json"
+    stray = REPO / "gpu_check.json"
+    before = stray.exists()
     proc = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_check.sh"), "--dry-run", "--json", str(out)],
                           check=False, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "GPU check on cpu" in proc.stdout
+    assert stray.exists() == before  # the JSON went where --json said, nothing in the checkout
     report = json.loads(out.read_text())
     assert report["dry_run"] is True and report["device"] == "cpu"
     assert set(report["models"]) == {"mobilenet_v3_small-modified", "resnet18-modified"}
@@ -38,4 +41,7 @@ def test_gpu_check_dry_run(tmp_path):
     assert report["end_to_end"]["trials_ok"] == 2
     assert set(report["targets"]) == set(TARGETS)
     assert report["targets"]["end_to_end_2_ok"] is True
+    # the 2-worker (Ray Train, NCCL) run needs 2 GPUs: a dry run says why it did not run
+    assert report["data_parallel"] == {"ran": False, "gpus": 0, "why": "dry run (CPU)"}
+    assert "not run: dry run (CPU)" in proc.stdout
     assert report["wall_s"] > 0

@@ -134,63 +134,86 @@ def _assert_all_cpus_free(timeout: float = 15) -> None:
     assert ray.available_resources().get("CPU", 0) == 2, held
 
 
-@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the DDP peers through /proc")
-def test_ddp_trials_keep_their_peers_across_trials_and_asha_stops(tmp_path, local_ray):
-    """Three 2-worker DDP trials one after another, the middle one (lr 1e-12) stopped by ASHA at
-    epoch 2: every trial gets its rows (the schema of a single-worker trial), the trial after the
-    stop trains in step with its peer, and one peer process served all three (kept, not restarted)."""
+def test_asha_stops_a_train_run_and_the_next_trial_gets_its_workers(tmp_path, local_ray):
+    """Three 2-worker trials (Ray Train runs) one after another, the middle one (lr 1e-12) stopped
+    by ASHA at its first rung (epoch 2): Tune ends its trial, and with it the Train run; its
+    workers' placement group is freed (`ablate.runners.ray.placement`), so the last trial gets
+    both CPUs, starts and finishes. Every trial has its rows (a single-worker trial's schema)."""
     from ablate.runners.ray import run_sweep
 
     path = tiny_sweep_file(
-        tmp_path, "ddp-sweep", trial={"epochs": 4},
+        tmp_path, "ddp-sweep", trial={"epochs": 3, "data": {**TINY_TRIAL["data"], "synthetic": {
+            "n_per_class": 30, "image_size": 32}}},
         search={"algorithm": "grid", "num_samples": 1, "metric": "train_loss", "mode": "min", "max_concurrent": 1,
                 "space": {"phases.0.lr": {"grid": [0.003, 1e-12, 0.002]}}},
         scheduler={"kind": "asha", "grace_period": 2, "reduction_factor": 2},
         resources={"workers": 2, "cpus_per_worker": 1})
-    done, peers = threading.Event(), set()
-
-    def watch() -> None:
-        while not done.is_set():
-            peers.update(_training_pids(DDP_PEER))
-            time.sleep(0.2)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        trials = run_sweep(load_sweep(path), results_dir=tmp_path / "res", local=True, progress="off")
-    finally:
-        done.set()
-        watcher.join()
+    trials = run_sweep(load_sweep(path), results_dir=tmp_path / "res", local=True, progress="off")
     res = assert_complete_rows(tmp_path / "res", 3)
     t = res.trials.set_index("space.phases.0.lr")
     assert (t.world_size == 2).all()
     assert t.loc[1e-12, "status"] == "stopped_early" and t.loc[1e-12, "epochs_run"] == 2
-    for lr in (0.003, 0.002):  # the last one trained after the stop, with the same peer
+    for lr in (0.003, 0.002):  # the last one ran after the stop, on the freed CPUs
         row = t.loc[lr]
-        assert row.status == "ok" and row.epochs_run == 4 and row.n_test == 25
-        assert (res.predictions.trial_id == row.trial_id).sum() == 25  # a peer out of step hangs or fails
-    assert len(peers) == 1, f"DDP peer processes seen: {sorted(peers)} (one expected: kept from trial to trial)"
+        assert row.status == "ok" and row.epochs_run == 3 and row.n_test == 25
+        assert (res.predictions.trial_id == row.trial_id).sum() == 25
     assert list(trials.columns) == list(res.trials.columns)
     assert set(res.epochs.columns) == set(TABLES["epochs"].names)
-    _assert_all_cpus_free()
+    _assert_all_cpus_free()  # no Train placement group left holding CPUs
 
 
 @pytest.mark.real_data
-def test_a_ddp_trial_learns_real_images(tmp_path, local_ray, real_data):
-    """A 2-worker DDP trial on 500 real chest X-rays at 32 px: well above chance (0.2), so the ranks
-    really train one model. Each rank takes half of each epoch's images in batches of 16 (the
-    small-set floor), so 6 epochs make the ~75 optimizer steps of the single-worker check's 3
-    (test_trial.py; seed 0: val 0.70, test 0.68); at 3 epochs (36 steps) it is still at chance."""
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the Train workers through /proc")
+def test_a_train_run_learns_real_images_and_restarts_a_lost_worker_from_its_checkpoint(tmp_path, local_ray, real_data):
+    """A 2-worker trial (a Ray Train run) on 500 real chest X-rays at 32 px. Once Train has
+    registered its epoch-2 checkpoint, one Train worker is SIGKILLed: Train's FailureConfig
+    restarts the worker group from that checkpoint (``ray.train.get_checkpoint()``) inside the
+    same Tune trial (Tune never relaunches it), each epoch row is written once, the trial ends
+    ok and learns: well above chance (0.2), so the ranks really train one model. Each rank takes
+    half of each epoch's images in batches of 16 (the small-set floor), so 6 epochs make the ~75
+    optimizer steps of the single-worker check's 3 (test_trial.py). Its checkpoint is Ray's:
+    ``ray.train.Result.from_path`` opens the run, and its ``final`` checkpoint holds the tables
+    and the best weights."""
+    import ray.train
+    from ray import tune
+
     from ablate.runners.ray import run_sweep
+    from ablate.runners.sweep_results import read_checkpoint
 
     data = {"path": str(real_data / "manifest.csv"), "normalize": "imagenet", "test_per_class": 20}
     path = tiny_sweep_file(tmp_path, "ddp-real", trial={"epochs": 6, "batch_size": 128, "data": data},
                            search={"num_samples": 1}, scheduler={"kind": "none"},
                            resources={"workers": 2, "cpus_per_worker": 1})
-    run_sweep(load_sweep(path), results_dir=tmp_path / "res", local=True, progress="off")
-    row = assert_complete_rows(tmp_path / "res", 1).trials.iloc[0]
-    assert row.status == "ok" and row.world_size == 2 and row.n_test == 100
+    res_dir = tmp_path / "res"
+    done, killed = threading.Event(), []
+    killer = threading.Thread(target=_kill_train_worker_after_checkpoint,
+                              args=(res_dir / "ray" / "train", 2, done, killed))
+    killer.start()
+    try:
+        run_sweep(load_sweep(path), results_dir=res_dir, local=True, progress="off")
+    finally:
+        done.set()
+        killer.join()
+    assert killed, "no Train worker was killed (the run ended before its epoch-2 checkpoint?)"
+    res = assert_complete_rows(res_dir, 1)
+    row = res.trials.iloc[0]
+    assert row.status == "ok" and row.world_size == 2 and row.epochs_run == 6 and row.n_test == 100
     assert row.val_acc >= 0.45 and row.test_acc >= 0.45, f"chance is 0.2: val {row.val_acc}, test {row.test_acc}"
+    # Train restarted the group from the epoch-2 checkpoint: the epochs before it kept their times
+    history = killed[0][1]
+    assert len(history) >= 2
+    rows = res.epochs.sort_values("epoch")
+    assert rows.epoch_s.tolist()[: len(history)] == pytest.approx([h["epoch_s"] for h in history])
+    trial = tune.ExperimentAnalysis(str(res_dir / "ray" / "ddp-real")).trials[0]
+    assert trial.num_failures == 0  # Train's restart, not Tune's relaunch
+    # a user opens the trial's run and checkpoint with Ray's API
+    result = ray.train.Result.from_path(str(res_dir / "ray" / "train" / row.trial_id))
+    assert isinstance(result.checkpoint, ray.train.Checkpoint) and Path(result.checkpoint.path).name == "final"
+    with result.checkpoint.as_directory() as d:
+        state, finished = read_checkpoint(Path(d))
+        assert state is None and finished["test_acc"] == pytest.approx(row.test_acc)
+        assert (Path(d) / "models" / f"{row.trial_id}.pt").is_file()
+    _assert_all_cpus_free()
 
 
 def test_an_invalid_sampled_combination_fails_its_trial_not_the_sweep(tmp_path, local_ray):
@@ -222,8 +245,8 @@ def test_rerunning_a_finished_sweep_without_resume_is_refused(tmp_path, local_ra
     assert len(trials) == 1  # nothing left to run; the row is there once
 
 
-TUNE_TRIAL = b"ray::ImplicitFunc"  # how Ray titles a Tune trial's process (it trains, as rank 0)
-DDP_PEER = b"ray::DdpPeer"  # ranks 1.. of a data-parallel trial (ablate.runners.ray.peers)
+TUNE_TRIAL = b"ray::ImplicitFunc"  # how Ray titles a Tune trial's process (an inline trial trains there)
+TRAIN_WORKER = b"ray::RayTrainWorker"  # a Ray Train worker of a data-parallel trial
 
 
 def _training_pids(title: bytes = TUNE_TRIAL) -> list[int]:
@@ -265,20 +288,48 @@ def _kill_worker_after_epoch(train_root: Path, epoch: int, done: threading.Event
         time.sleep(0.1)
 
 
+def registered_checkpoint(run: Path) -> str | None:
+    """The newest checkpoint Train has registered for a run (its checkpoint manager's snapshot)."""
+    try:
+        snap = json.loads((run / "checkpoint_manager_snapshot.json").read_text())
+    except (OSError, ValueError):
+        return None
+    latest = snap.get("latest_checkpoint_result") or {}
+    return latest.get("checkpoint_dir_name")
+
+
+def _kill_train_worker_after_checkpoint(train_root: Path, epoch: int, done: threading.Event, killed: list) -> None:
+    """SIGKILL one Ray Train worker once Train registered a run's checkpoint of `epoch` or later."""
+    while not done.is_set():
+        for run in train_root.glob("*"):
+            name = registered_checkpoint(run)
+            if not name or not name.startswith("epoch-") or int(name.split("-")[1]) < epoch:
+                continue
+            try:
+                history = json.loads((run / name / "progress.json").read_text())["history"]
+            except (OSError, ValueError):  # replaced by the next epoch's meanwhile
+                continue
+            pids = _training_pids(TRAIN_WORKER)
+            if pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append((pids[0], history))
+                return
+        time.sleep(0.1)
+
+
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the worker through /proc")
-@pytest.mark.parametrize(("workers", "title"), [(1, TUNE_TRIAL), (2, DDP_PEER)], ids=["trial-process", "ddp-peer"])
-def test_a_lost_worker_is_relaunched_and_continues_from_its_checkpoint(tmp_path, local_ray, workers, title):
-    """The process training a trial, or a DDP peer of a 2-worker trial, killed mid-trial (a lost
-    GPU node, say): Tune relaunches the trial (a new process, new peers), it resumes from its last
-    checkpoint, and the trial ends ok with every epoch once."""
+def test_a_lost_worker_is_relaunched_and_continues_from_its_checkpoint(tmp_path, local_ray):
+    """The process training a single-worker trial killed mid-trial (a lost GPU node, say): Tune
+    relaunches the trial, it resumes from its last checkpoint, and the trial ends ok with every
+    epoch once. (A 2-worker trial's lost worker is Train's to restart: the real-images test.)"""
     from ablate.runners.ray import run_sweep
 
     path = tiny_sweep_file(tmp_path, "lost-worker", trial={"epochs": 5}, search={"num_samples": 1},
-                           scheduler={"kind": "none"}, resources={"workers": workers, "cpus_per_worker": 1})
+                           scheduler={"kind": "none"})
     res_dir = tmp_path / "res"
     done, killed = threading.Event(), []
     killer = threading.Thread(target=_kill_worker_after_epoch,
-                              args=(res_dir / "ray" / "train", 2, done, killed, title))
+                              args=(res_dir / "ray" / "train", 2, done, killed))
     killer.start()
     try:
         trials = run_sweep(load_sweep(path), results_dir=res_dir, local=True, progress="off")
@@ -288,7 +339,7 @@ def test_a_lost_worker_is_relaunched_and_continues_from_its_checkpoint(tmp_path,
     assert killed, "the worker was never killed (the trial ended before its second epoch?)"
     res = assert_complete_rows(res_dir, 1)
     row = trials.iloc[0]
-    assert row.status == "ok" and row.epochs_run == 5 and not pd.isna(row.test_acc) and row.world_size == workers
+    assert row.status == "ok" and row.epochs_run == 5 and not pd.isna(row.test_acc) and row.world_size == 1
     # continued, not restarted: the epochs up to the checkpoint keep the times they had then
     history = killed[0][1]
     assert 2 <= len(history) < 5  # killed mid-trial, after its epoch-2 checkpoint

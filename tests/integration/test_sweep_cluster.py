@@ -1,7 +1,8 @@
 """Cluster mode without a cluster: a two-node Ray cluster on this machine (`ray start`), joined
 with ``ablate run --address``. Both nodes are this test's own processes (``ray start --block``
 in new sessions, 1 CPU each, a private temp dir and token); the test ends exactly those and
-the processes they started, by id, never other Ray instances of the machine."""
+the processes they started, by id, never other Ray instances of the machine. The head declares
+``ablate_driver`` (as the files in cluster/ do), where the Tune trials of Ray Train runs go."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import pytest
 from tests.integration.test_sweep import (
     assert_complete_rows,
     newest_epoch_checkpoint,
+    registered_checkpoint,
     tiny_sweep_file,
 )
 
@@ -105,7 +107,8 @@ def two_node_cluster(tmp_path_factory):
     port = _free_port()
     address = f"127.0.0.1:{port}"
     head = _start_node(["--head", f"--port={port}", f"--ray-client-server-port={_free_port()}",
-                        "--include-dashboard=false", f"--temp-dir={temp_dir}"], logs / "head.log")
+                        "--include-dashboard=false", f"--temp-dir={temp_dir}", '--resources={"ablate_driver": 100}'],
+                       logs / "head.log")
     nodes = [head]
     try:
         _wait_port(port)
@@ -159,6 +162,51 @@ def test_a_study_runs_its_stages_on_the_two_node_cluster(tmp_path, two_node_clus
     assert sorted(t.ablation_variant.dropna()) == ["base", "pcb-8"]
     for exp in ("cluster-study", "cluster-study-confirm", "cluster-study-ablation"):
         assert (tmp_path / "shared" / exp / "tuner.pkl").is_file()  # each stage its own Tune experiment
+
+
+def test_a_spread_train_run_has_a_worker_per_node_and_resumes_after_the_driver_is_killed(tmp_path, two_node_cluster):
+    """A 2-worker trial with ``placement: SPREAD`` is a Ray Train run with one worker on each
+    node (the workers' node ids). ``ablate run`` is SIGKILLed once Train registered the run's
+    epoch-2 checkpoint; ``--resume`` relaunches the trial, Train resumes the run by its name
+    from that checkpoint (again one worker per node), and the trial ends ok with every row once."""
+    sweep = tiny_sweep_file(tmp_path, "spread", trial={"epochs": 4}, search={"num_samples": 1},
+                            scheduler={"kind": "none"},
+                            resources={"workers": 2, "cpus_per_worker": 1, "placement": "SPREAD"})
+    timing, errors = tmp_path / "timing.jsonl", tmp_path / "stderr.txt"
+    args = ["--address", two_node_cluster, "--storage", str(tmp_path / "shared")]
+    cmd = [sys.executable, "-m", "ablate.cli", "run", str(sweep), "--results", str(tmp_path / "res"), *args]
+    env = {**ENV, "ABLATE_TIMING_LOG": str(timing)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errors.open("w"), env=env)
+    history, end = None, time.monotonic() + 300
+    while history is None:  # until Train registered an epoch-2 checkpoint: then the driver dies
+        if proc.poll() is not None or time.monotonic() > end:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"no epoch-2 checkpoint registered: {errors.read_text()[-3000:]}")
+        for run in (tmp_path / "shared" / "train").glob("*"):
+            name = registered_checkpoint(run)
+            if name and name.startswith("epoch-") and int(name.split("-")[1]) >= 2:
+                try:
+                    history = json.loads((run / name / "progress.json").read_text())["history"]
+                except (OSError, ValueError):  # replaced by the next epoch's meanwhile
+                    continue
+                proc.kill()
+                break
+        time.sleep(0.2)
+    proc.wait(timeout=30)
+    r = subprocess.run([*cmd, "--resume"], check=False, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = assert_complete_rows(tmp_path / "res", 1)
+    row = res.trials.iloc[0]
+    assert row.status == "ok" and row.epochs_run == 4 and row.world_size == 2
+    rows = res.epochs.sort_values("epoch")  # continued from the checkpoint: its epochs kept their times
+    assert len(history) >= 2
+    assert rows.epoch_s.tolist()[: len(history)] == pytest.approx([h["epoch_s"] for h in history])
+    starts = sorted((m for m in _marks(timing) if m["event"] == "worker_start"), key=lambda m: m["t"])
+    attempts = [starts[i:i + 2] for i in range(0, len(starts), 2)]
+    assert len(attempts) == 2, starts  # the first run's group, and the resumed run's
+    for pair in attempts:
+        assert sorted(m["rank"] for m in pair) == [0, 1] and pair[0]["node"] != pair[1]["node"], pair
 
 
 def _cmdline(pid: int) -> bytes:

@@ -17,6 +17,7 @@ import yaml
 from ablate.search.sweep import load_sweep
 
 CLUSTER = Path(__file__).resolve().parents[2] / "cluster"
+DRIVER_RESOURCE = "ablate_driver"  # ablate.runners.ray.DRIVER_RESOURCE (not imported: no Ray here)
 
 
 def _load(name: str) -> dict:
@@ -42,7 +43,8 @@ def test_launcher_config_is_valid_for_rays_schema_and_has_a_gpu_worker():
     assert cfg["provider"]["type"] == "aws"
     types = cfg["available_node_types"]
     head = types[cfg["head_node_type"]]
-    assert head["resources"].get("CPU") == 0  # the sweep driver only: every trial trains on a worker
+    # the sweep driver and the Tune trials of Train runs only: every trial trains on a worker
+    assert head["resources"].get(DRIVER_RESOURCE, 0) > 0 and head["resources"].get("CPU") == 0
     gpu = [t for name, t in types.items() if name != cfg["head_node_type"] and t["resources"].get("GPU", 0) >= 1]
     assert gpu and gpu[0]["node_config"]["InstanceType"].startswith(("g5.", "g6.", "p3.", "p4d."))
     assert gpu[0]["max_workers"] >= 1 and cfg["max_workers"] >= gpu[0]["max_workers"]
@@ -75,7 +77,7 @@ def test_rayjob_entrypoint_runs_an_existing_sweep_on_shared_storage():
         mounts = [m["mountPath"] for c in pod["containers"] for m in c.get("volumeMounts", [])]
         assert any(storage.startswith(m) for m in mounts) and any(results.startswith(m) for m in mounts)
     head_params = spec["headGroupSpec"]["rayStartParams"]
-    assert head_params["num-cpus"] == "0"
+    assert DRIVER_RESOURCE in head_params["resources"] and head_params["num-cpus"] == "0"
     gpus = [c["resources"]["limits"].get("nvidia.com/gpu") for g in spec["workerGroupSpecs"]
             for c in g["template"]["spec"]["containers"]]
     assert any(int(g or 0) >= 1 for g in gpus)
@@ -86,7 +88,7 @@ def test_slurm_script_is_valid_bash_and_runs_a_ray_cluster_around_the_sweep():
     subprocess.run(["bash", "-n", str(script)], check=True)
     text = script.read_text()
     assert text.startswith("#!/bin/bash") and "#SBATCH --nodes=" in text
-    assert re.search(r"srun .*-w \"\$HEAD\"", text) and "ray start --head" in text
+    assert re.search(r"srun .*-w \"\$HEAD\"", text) and "ray start --head" in text and DRIVER_RESOURCE in text
     assert "ray start --block --address=\"$ADDRESS\"" in text
     # this job's Ray only: its own session folder on each node, its own srun steps ended at exit;
     # never `ray stop`, which ends every Ray instance on a node (other users' on a shared one)

@@ -1,14 +1,14 @@
-"""`ablate run SWEEP`: Ray Tune trials, data-parallel ones with kept DDP peers; the only Ray imports.
+"""`ablate run SWEEP`: Ray Tune over Ray Train (V2); the only package importing ray.train/ray.tune.
 
 **Shape.** One Tune experiment per stage of the sweep (probe, search, confirm, ablation:
 `ablate.search.stages`), one Tune trial per configuration (and fold). The Tune trial is a
-function trainable (`driver.trial_driver`) that trains the configuration itself: alone
-(`worker.inline_trial`), or as rank 0 of a DDP group (``resources.workers > 1``,
-`worker.ddp_trial`) whose other ranks are actors in the trial's other placement-group bundles
-(`peers`). Tune reuses the trial's process, and so its peers and their process group, for the
-next trial. Ray Train V2's ``TorchTrainer`` did this before, at the price of a new worker group
-per trial (20-30 s on 2 cores; README "Speed"). The trial is plain `run_trial` with three Ray
-touch points, its checkpoints live at ``<storage>/train/<sweep>-<trial id>/``, and ASHA
+function trainable (`driver.trial_driver`). A single-worker trial trains right there
+(`worker.inline_trial`; Tune reuses the process for the next trial); a data-parallel trial
+(``resources.workers > 1``) launches a Ray Train ``TorchTrainer`` run named
+``<sweep>-<trial id>`` from a light driver (on the nodes that declare the custom resource
+``ablate_driver``, else 0.01 CPU), whose workers (`worker.train_worker`) report through
+``TuneReportCallback``. Either way the trial is plain `run_trial` with three Ray touch points,
+its checkpoints live at ``<storage>/train/<sweep>-<trial id>/``, and ASHA
 (``time_attr="epoch"``, ``max_t=epochs``) stops bad trials.
 
 One concern per module:
@@ -18,9 +18,9 @@ One concern per module:
 - `searcher`: the grid x Optuna searcher, the ASHA/FIFO scheduler, Optuna's quiet mode.
 - `studies`: the grid points' Optuna studies in Optuna's journal (``RESULTS/optuna.journal``).
 - `adopt`: each run's suggestion kept in storage; ``--resume`` adopts a run Tune's snapshot missed.
-- `worker`: a trial's training, alone or as rank 0 of a DDP group; its reporters and checkpoints.
-- `peers`: the DDP peers (ranks 1..) of a trial process, kept from trial to trial; lock-step per epoch.
-- `driver`: the Tune function trainable (validates the config, trains it).
+- `worker`: a trial's training, inline or in a Train worker; its reporters and checkpoints.
+- `driver`: the Tune function trainable (trains inline, or launches the Train run).
+- `placement`: freeing the placement group of a Train run whose Tune trial ended first.
 - `recorder`: the Tune callback that writes each trial's rows; reconciliation after ``fit()``.
 - `probes`: the probe stage (``probe:``): its searcher, its recorder (``probes`` rows), its verdict.
 - `live`: the rich live view.
@@ -39,12 +39,13 @@ from __future__ import annotations
 from ablate.runners.ray.cluster import start_local_ray
 from ablate.runners.ray.common import Progress
 from ablate.runners.ray.driver import TUNE_RETRIES
-from ablate.runners.ray.resources import Plan, plan_resources
+from ablate.runners.ray.resources import DRIVER_RESOURCE, Plan, plan_resources
 from ablate.runners.ray.run import SweepRun, run_sweep
 from ablate.runners.ray.searcher import GridSearcher
 from ablate.runners.ray.summary import sweep_trials
 
 __all__ = [
+    "DRIVER_RESOURCE",
     "TUNE_RETRIES",
     "GridSearcher",
     "Plan",

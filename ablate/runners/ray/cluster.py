@@ -10,6 +10,7 @@ import ray
 from ablate.errors import AblateError
 from ablate.runners.address import probe
 from ablate.runners.ray.common import one_line
+from ablate.runners.ray.resources import DRIVER_RESOURCE
 
 _ENV = {  # read when Ray starts and when Tune/Train run (not at import); the user's values win
     "RAY_USAGE_STATS_ENABLED": "0",
@@ -46,6 +47,7 @@ def start_local_ray(num_cpus: int | None = None, num_gpus: int | None = None) ->
         address="local",  # a fresh instance even when RAY_ADDRESS points at a cluster
         num_cpus=num_cpus or os.cpu_count(),
         num_gpus=num_gpus,
+        resources={DRIVER_RESOURCE: 1000},  # the Tune trials that launch Train runs (0 CPU each)
         include_dashboard=False,
         log_to_driver=_show_worker_logs(),
         logging_level=logging.ERROR,

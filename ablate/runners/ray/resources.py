@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ablate.config import SweepConfig
 from ablate.errors import ConfigError
 
 log = logging.getLogger(__name__)
+DRIVER_RESOURCE = "ablate_driver"  # custom resource of the node(s) that host the Tune trials of Train runs
 
 
 @dataclass(frozen=True)
@@ -20,18 +21,24 @@ class Plan:
     cpus_per_worker: float
     gpus_per_worker: float
     concurrency: int
+    placement: str = "PACK"  # Ray's strategy for a Train run's workers: PACK or SPREAD
+    driver: dict[str, float] = field(default_factory=dict)  # what the Tune trial holds
 
     @property
     def inline(self) -> bool:
-        """A single-worker trial trains inside its Tune trial, with no peers."""
+        """A single-worker trial trains inside its Tune trial (no Train worker group to start)."""
         return self.workers == 1
 
     @property
+    def worker(self) -> dict[str, float]:
+        """One worker's resources (the Tune trial's own when inline; each Train worker's otherwise)."""
+        return {"CPU": float(self.cpus_per_worker), **({"GPU": self.gpus_per_worker} if self.gpus_per_worker else {})}
+
+    @property
     def bundles(self) -> list[dict[str, float]]:
-        """What the Tune trial requests: one bundle per worker (rank 0, the trial itself, in the
-        first; its DDP peers in the others: `ablate.runners.ray.peers`)."""
-        one = {"CPU": float(self.cpus_per_worker), **({"GPU": self.gpus_per_worker} if self.gpus_per_worker else {})}
-        return [dict(one) for _ in range(self.workers)]
+        """What the Tune trial requests: one worker's resources when it trains itself, else the light
+        driver's (the Train run reserves its workers in a placement group of its own)."""
+        return [dict(self.driver)]
 
 
 def plan_resources(sweep: SweepConfig, cluster: dict[str, float], *, strict: bool) -> Plan:
@@ -44,7 +51,12 @@ def plan_resources(sweep: SweepConfig, cluster: dict[str, float], *, strict: boo
     res = sweep.resources
     total_cpu, total_gpu = cluster.get("CPU", 0.0), cluster.get("GPU", 0.0)
     gpus = (1.0 if total_gpu > 0 else 0.0) if res.gpus_per_worker == "auto" else float(res.gpus_per_worker)
-    trial_cpu = res.workers * res.cpus_per_worker  # the Tune trial is rank 0: it holds a worker's bundle
+    if res.workers == 1:  # the Tune trial is the worker: it holds the worker's resources
+        driver = {"CPU": float(res.cpus_per_worker), **({"GPU": gpus} if gpus else {})}
+        trial_cpu = float(res.cpus_per_worker)
+    else:  # a light driver (on the nodes that declare DRIVER_RESOURCE, else 0.01 CPU) + the Train workers
+        driver = {DRIVER_RESOURCE: 1.0} if cluster.get(DRIVER_RESOURCE, 0) > 0 else {"CPU": 0.01}
+        trial_cpu = res.workers * res.cpus_per_worker + driver.get("CPU", 0.0)
     fits = [math.floor(total_cpu / trial_cpu + 1e-9)]
     if gpus > 0:
         fits.append(math.floor(total_gpu / (res.workers * gpus) + 1e-9))
@@ -61,4 +73,4 @@ def plan_resources(sweep: SweepConfig, cluster: dict[str, float], *, strict: boo
         log.warning("%s (waiting for the autoscaler)", msg)
         fit = 1
     concurrency = min(fit, sweep.search.max_concurrent or fit)
-    return Plan(res.workers, res.cpus_per_worker, gpus, concurrency)
+    return Plan(res.workers, res.cpus_per_worker, gpus, concurrency, res.placement, driver)

@@ -34,6 +34,7 @@ from ablate.runners.ray import probes
 from ablate.runners.ray.common import quiet_logger
 from ablate.runners.ray.driver import TUNE_RETRIES, DriverSetup, trial_driver
 from ablate.runners.ray.live import LiveView
+from ablate.runners.ray.placement import FreeEndedRuns
 from ablate.runners.ray.recorder import Recorder, reconcile_ended
 from ablate.runners.ray.resources import Plan, plan_resources
 from ablate.runners.ray.resume import restore_tuner
@@ -176,7 +177,7 @@ def _fit_stage(run: SweepRun, stage: str, label: str, searcher: GridSearcher | F
         run.console, run.progress, sweep, searcher.total,
         dict(zip(known["ray_trial_id"].astype(str), known["status"].astype(str), strict=True)))
     recorder = probes.ProbeRecorder if stage == "probe" else Recorder  # a probe writes `probes` rows
-    callbacks = [] if client else [recorder(results_dir, sweep, store, view)]
+    callbacks = [] if client else [recorder(results_dir, sweep, store, view), FreeEndedRuns()]
     if run.resume and tune.Tuner.can_restore(exp_path):
         tuner = restore_tuner(exp_path, trainable, callbacks)
     else:
@@ -233,9 +234,9 @@ def _new_tuner(run: SweepRun, stage: str, exp_path: str, trainable: Any, searche
             scheduler=make_scheduler(sweep, stage, results_dir=str(run.results_dir),
                                      train_root=f"{run.storage_root}/train"),
             max_concurrent_trials=plan.concurrency, metric=sweep.search.metric, mode=sweep.search.mode,
-            # a trial's process (torch and the data imported, ~5 s on 2 cores; a data-parallel
-            # trial's DDP peers and process group) serves the next
-            reuse_actors=True,
+            # an inline trial's process (torch and the data imported, ~5 s on 2 cores) serves the
+            # next; a Train run's trial ends with its process (so does the run: `placement`)
+            reuse_actors=plan.inline,
             trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
         ),
         run_config=tune.RunConfig(

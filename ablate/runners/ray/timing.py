@@ -3,7 +3,7 @@
 Each mark is one DEBUG record whose message is the event name (``ray_init``, ``driver_start``,
 ``epoch_trained``, ...) and whose ``timing`` attribute holds the event's fields (row id,
 epoch, ...). Nothing is written unless a handler listens. A run spans several processes (the
-CLI, the Tune trial processes, their DDP peers), so each of them calls
+CLI, the Tune trial processes, a Train run's controller and workers), so each of them calls
 `log_marks_from_env` when it starts: with ``$ABLATE_TIMING_LOG`` set, the marks of that
 process are appended to that file as JSON lines ``{"t", "event", "pid", **fields}``.
 
@@ -79,3 +79,36 @@ def log_marks_from_env() -> None:
     timing_log.addHandler(JsonLinesHandler(path))
     timing_log.setLevel(logging.DEBUG)
     timing_log.propagate = False  # marks go to the file, not to the user's console
+
+
+def train_timing_callbacks() -> list[Any]:
+    """With ``$ABLATE_TIMING_LOG`` set (``benchmarks/sweep_overhead.py``), a Train callback that
+    marks where a Train run's start-up goes; else none (a run never depends on it)."""
+    if not os.environ.get(TIMING_LOG_ENV):
+        return []
+    # Train's controller and worker-group hooks are not public API: only the benchmark uses them
+    from ray.train.v2._internal.execution.callback import ControllerCallback, WorkerGroupCallback
+
+    class TrainMarks(ControllerCallback, WorkerGroupCallback):
+        """Marks in the Train controller: ``train_controller`` (it runs), ``worker_group_start``,
+        ``workers_created`` (placement group and worker processes up) and ``process_group_ready``
+        (after Train's torch backend set up the process group: this callback runs after it)."""
+
+        row_id = ""  # the run's name: the trial's row id
+
+        def after_controller_start(self, train_run_context: Any) -> None:
+            log_marks_from_env()
+            self.row_id = train_run_context.get_run_config().name
+            mark("train_controller", row_id=self.row_id)
+
+        def before_worker_group_start(self, worker_group_context: Any) -> None:
+            mark("worker_group_start", row_id=self.row_id)
+
+        def before_init_train_context(self, workers: Any) -> dict:
+            mark("workers_created", row_id=self.row_id)
+            return {}
+
+        def after_worker_group_start(self, worker_group: Any) -> None:
+            mark("process_group_ready", row_id=self.row_id)
+
+    return [TrainMarks()]

@@ -1,22 +1,28 @@
-"""A trial's training: plain `run_trial` with three Ray touch points, inside its Tune trial.
+"""A trial's training: plain `run_trial` with three Ray touch points, in one of two places.
 
-* **Single worker** (`inline_trial`): in the process Tune started for the trial (reused from
-  trial to trial). The checkpoints go straight to the run store (`RunStore.save_checkpoint`)
-  and the metrics to Tune (``tune.report``).
-* **Data-parallel** (`ddp_trial`, ``resources.workers`` > 1): the same, as rank 0 of a DDP
-  group (gloo on CPU, NCCL on GPU) whose ranks 1.. are actors kept by the trial process for its
-  next trial (`ablate.runners.ray.peers`); they follow rank 0 epoch by epoch.
+* **Inline** (`inline_trial`, a single-worker trial): inside its Tune trial, the process Tune
+  started for it (reused from trial to trial). No Train worker group to start; the checkpoints
+  go straight to the run store (`RunStore.save_checkpoint`) and the metrics to Tune
+  (``tune.report``).
+* **Train worker** (`train_worker`, ``resources.workers`` > 1): one rank of a Ray Train
+  ``TorchTrainer`` run (`ablate.runners.ray.driver`): a `Runtime` from ``ray.train.get_context()``,
+  ``ray.train.torch.get_device()`` and ``prepare_model`` (DDP over the process group Train set
+  up: NCCL on GPUs, gloo on CPU), a resume state from ``ray.train.get_checkpoint()``, and a
+  reporter that calls ``ray.train.report`` on every rank once per epoch (rank 0 attaches the
+  checkpoint, a Ray ``Checkpoint``).
 
 Both keep the same checkpoints in the same place (``<storage>/train/<row id>/epoch-NNNN`` and
-``final``, `ablate.runners.sweep_results`), resume from the newest, and report the same
-metrics: one result per epoch, and a last one (no ``epoch`` key, so ASHA ignores it) with the
-trial's final metrics, after the ``final`` checkpoint with every results table.
+``final``, `ablate.runners.sweep_results`) and report the same metrics: one result per epoch,
+and a last one (no ``epoch`` key, so ASHA ignores it) with the trial's final metrics, after the
+``final`` checkpoint with every results table.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,14 +33,17 @@ from ablate.config import TrialConfig
 from ablate.engine.runtime import Runtime
 from ablate.errors import AblateError
 from ablate.results.record import COST_COLUMNS
-from ablate.runners.ray.timing import mark
+from ablate.runners.ray.timing import log_marks_from_env, mark
 from ablate.runners.sweep_results import (
     FINAL,
     RunStore,
     epoch_dir_name,
+    read_checkpoint,
     write_epoch_checkpoint,
     write_final_checkpoint,
 )
+
+PG_KEY = "pg"  # a Train worker's results carry its placement group's id (`ablate.runners.ray.placement`)
 
 
 class StoreReporter:
@@ -64,21 +73,53 @@ class StoreReporter:
         tune.report(metrics)
 
 
-class LeaderReporter(StoreReporter):
-    """`StoreReporter` of rank 0 of a data-parallel trial: after each epoch's checkpoint and
-    report, tells the peers to go on, or to stop when Tune ended the trial there."""
+class TrainReporter:
+    """`Reporter` of a Train worker: ``ray.train.report`` on every rank, the checkpoint from rank 0.
 
-    def __init__(self, store: RunStore, row_id: str, group: Any) -> None:
-        super().__init__(store, row_id)
-        self.group = group
+    Every report carries the id of the worker group's placement group (`PG_KEY`): when Tune
+    ends the trial (ASHA), the Train controller dies with it, and the sweep frees the group
+    (`ablate.runners.ray.placement`).
+    """
+
+    def __init__(self, rank: int, row_id: str) -> None:
+        import ray
+
+        self.rank, self.row_id = rank, row_id
+        pg = ray.util.get_current_placement_group()
+        self.pg = pg.id.hex() if pg is not None else ""
+        self.info: dict[str, Any] = {}
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        self.info = info
 
     def on_epoch(self, row: dict[str, Any], state: Callable[[], dict[str, Any]]) -> None:
-        try:
-            super().on_epoch(row, state)  # a trial ASHA stops ends here (SystemExit)
-        except BaseException:
-            self.group.decide(False)
-            raise
-        self.group.decide(True)
+        write = None
+        if self.rank == 0:
+            mark("epoch_trained", row_id=self.row_id, epoch=row["epoch"], epoch_s=row["epoch_s"])
+            st = state()
+            progress = {"row_id": self.row_id, "info": self.info, "history": st["history"], "elapsed": st["elapsed"]}
+            write = functools.partial(write_epoch_checkpoint, progress=progress, state=st)
+        self._report(dict(row), epoch_dir_name(row["epoch"]), write)
+        if self.rank == 0:
+            mark("epoch_reported", row_id=self.row_id, epoch=row["epoch"])
+
+    def final(self, metrics: dict[str, Any], write: Callable[[Path], None] | None) -> None:
+        """The last report: final metrics, and (rank 0, when `write`) the ``final`` checkpoint."""
+        self._report(dict(metrics), FINAL if write is not None else None, write)
+
+    def _report(self, metrics: dict[str, Any], name: str | None, write: Callable[[Path], None] | None) -> None:
+        """One ``ray.train.report`` (a barrier over the ranks); rank 0 attaches checkpoint `name`
+        (filled by `write`), which Train persists as ``<storage>/train/<row id>/<name>``."""
+        import ray.train
+
+        metrics[PG_KEY] = self.pg
+        if write is None or self.rank != 0:
+            ray.train.report(metrics, checkpoint_dir_name=name)
+            return
+        with tempfile.TemporaryDirectory() as d:
+            write(Path(d))
+            mark("checkpoint_written", row_id=self.row_id, checkpoint=name)
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d), checkpoint_dir_name=name)
 
 
 def inline_trial(loop: dict[str, Any], store: RunStore, use_gpu: bool) -> None:
@@ -98,35 +139,33 @@ def inline_trial(loop: dict[str, Any], store: RunStore, use_gpu: bool) -> None:
     train_loop(loop, runtime, StoreReporter(store, loop["row_id"]), resume, finished)
 
 
-def ddp_trial(loop: dict[str, Any], store: RunStore, workers: int, cpus: float, gpus: float) -> None:
-    """A data-parallel trial: rank 0 here, in the Tune trial, ranks 1.. in this process's kept
-    peers (`ablate.runners.ray.peers`), resuming from the run's newest checkpoint.
+def train_worker(loop: dict[str, Any]) -> None:
+    """One Train worker: `run_trial` on this rank, resuming from the run's last checkpoint.
 
     Args:
-        loop: as for `inline_trial`.
-        store: the sweep's runs (``<storage>/train``).
-        workers, cpus, gpus: ranks, and each rank's CPUs and GPUs (the trial's bundles).
+        loop: the ``train_loop_config`` the driver built (`ablate.runners.ray.driver`).
     """
-    from ablate.runners.ray.peers import ddp_runtime, drop_group, peer_group
+    import ray
+    import ray.train
+    import ray.train.torch
 
-    resume, finished = store.latest(loop["row_id"])
-    if finished is not None:  # the run had ended; its tables are in storage already
-        StoreReporter(store, loop["row_id"]).final(finished, None)
-        return
-    group = peer_group(workers, cpus, gpus)
-    mark("worker_start", row_id=loop["row_id"])
-    ok = False
-    try:
-        group.start(loop, resume)
-        train_loop(loop, ddp_runtime(0, workers, gpus > 0), LeaderReporter(store, loop["row_id"], group), resume, None)
-        group.finish()
-        ok = True
-    finally:
-        if not ok:  # ASHA's stop ends rank 0 with SystemExit after telling the peers: they are idle
-            try:
-                group.finish()
-            except BaseException:  # noqa: BLE001 - a peer died or hung: new peers for the next trial
-                drop_group()
+    log_marks_from_env()
+    ctx = ray.train.get_context()
+    mark("worker_start", row_id=loop["row_id"], rank=ctx.get_world_rank(),
+         node=ray.get_runtime_context().get_node_id())
+    runtime = Runtime(device=ray.train.torch.get_device(), rank=ctx.get_world_rank(),
+                      world_size=ctx.get_world_size(), wrap_model=ray.train.torch.prepare_model)
+    resume, finished = _load_checkpoint(ray.train.get_checkpoint())
+    train_loop(loop, runtime, TrainReporter(runtime.rank, loop["row_id"]), resume, finished)
+
+
+def _load_checkpoint(ckpt: Any) -> tuple[dict | None, dict | None]:
+    """(resume state, None) of an epoch checkpoint, (None, final metrics) of ``final``, (None,
+    None) on a fresh run (``ckpt`` is None)."""
+    if ckpt is None:
+        return None, None
+    with ckpt.as_directory() as d:
+        return read_checkpoint(Path(d))
 
 
 def train_loop(loop: dict[str, Any], runtime: Runtime, reporter: Any,

@@ -116,21 +116,32 @@ def test_grid_only_sweep_needs_no_optuna():
 @pytest.mark.parametrize(
     ("resources", "cluster", "concurrency", "gpus"),
     [
-        ({}, {"CPU": 2}, 2, 0.0),
-        ({"workers": 2}, {"CPU": 2}, 1, 0.0),
-        ({"workers": 2}, {"CPU": 5}, 2, 0.0),  # rank 0 is the Tune trial: no extra driver CPU
-        ({}, {"CPU": 16, "GPU": 4}, 4, 1.0),  # gpus auto: one per worker
-        ({"workers": 2, "gpus_per_worker": 0.5}, {"CPU": 16, "GPU": 4}, 4, 0.5),
-        ({"gpus_per_worker": 0}, {"CPU": 8, "GPU": 1}, 8, 0.0),
+        ({}, {"CPU": 2, "ablate_driver": 1000}, 2, 0.0),
+        ({"workers": 2}, {"CPU": 2, "ablate_driver": 1000}, 1, 0.0),
+        ({}, {"CPU": 2}, 2, 0.0),  # one worker: the Tune trial trains itself, no separate driver
+        ({"workers": 2}, {"CPU": 4}, 1, 0.0),  # no driver resource: each Train run's driver takes 0.01 CPU
+        ({}, {"CPU": 16, "GPU": 4, "ablate_driver": 1}, 4, 1.0),  # gpus auto: one per worker
+        ({"workers": 2, "gpus_per_worker": 0.5}, {"CPU": 16, "GPU": 4, "ablate_driver": 1}, 4, 0.5),
+        ({"gpus_per_worker": 0}, {"CPU": 8, "GPU": 1, "ablate_driver": 1}, 8, 0.0),
     ],
 )
 def test_concurrency_follows_cluster_and_trial_resources(resources, cluster, concurrency, gpus):
     sweep = validate_sweep({"name": "x", "resources": resources})
     plan = ray_runner.plan_resources(sweep, cluster, strict=True)
     assert (plan.concurrency, plan.gpus_per_worker) == (concurrency, gpus)
-    # the Tune trial asks for one bundle per worker: its own (rank 0), then its DDP peers'
-    assert plan.bundles == [{"CPU": 1.0, **({"GPU": gpus} if gpus else {})}] * sweep.resources.workers
-    assert plan.inline == (sweep.resources.workers == 1)
+    assert plan.worker == {"CPU": 1.0, **({"GPU": gpus} if gpus else {})}  # each Train worker's, or the trial's
+    if plan.inline:  # the Tune trial holds exactly one worker's resources
+        assert plan.bundles == [plan.worker]
+    else:  # a light driver; the Train run reserves its workers itself
+        assert plan.bundles == [{"ablate_driver": 1.0} if "ablate_driver" in cluster else {"CPU": 0.01}]
+
+
+def test_placement_is_pack_or_spread_checked_at_load():
+    assert validate_sweep({"name": "x", "resources": {"workers": 2}}).resources.placement == "PACK"
+    sweep = validate_sweep({"name": "x", "resources": {"workers": 2, "placement": "SPREAD"}})
+    assert ray_runner.plan_resources(sweep, {"CPU": 2, "ablate_driver": 1}, strict=True).placement == "SPREAD"
+    with pytest.raises(ConfigError, match=r"resources.placement: must be 'PACK' or 'SPREAD', got 'spread-out'"):
+        validate_sweep({"name": "x", "resources": {"workers": 2, "placement": "spread-out"}})
 
 
 def test_max_concurrent_caps_and_too_big_trials_fail_locally():
