@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from ablate.weights.store import ENV
 
@@ -67,11 +66,13 @@ def list_(
     from ablate.weights.fetch import covered_sweeps, list_weights
 
     root, rows = list_weights(folder, check_hash=not no_hash)
-    table = Table("backbone", "file", "MB", "sha256", title=str(root))
+    out.print(f"weights folder: {root}", highlight=False, soft_wrap=True)
     for r in rows:
-        sha = "-" if r.verified is None else ("matches its name" if r.verified else "DIFFERS (not torchvision's)")
-        table.add_row(r.backbone, r.file, "missing" if r.mb is None else f"{r.mb:,.1f}", sha if r.mb else "-")
-    out.print(table)
+        sha = "" if r.verified is None else ("  sha256 matches its name" if r.verified
+                                             else "  sha256 DIFFERS from its name (not torchvision's file)")
+        size = "missing" if r.mb is None else f"{r.mb:,.1f} MB"
+        out.print(f"{r.backbone:<20} {r.file:<36} {size:>10}{sha}", highlight=False, soft_wrap=True)
     present = {r.backbone for r in rows if r.mb is not None}
     for name, lacks in covered_sweeps(present):
-        out.print(f"{name}: " + ("covered" if not lacks else f"lacks {', '.join(lacks)}"), highlight=False)
+        out.print(f"sweep {name}: " + ("covered" if not lacks else f"lacks {', '.join(lacks)}"),
+                  highlight=False, soft_wrap=True)

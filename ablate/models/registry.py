@@ -119,6 +119,8 @@ def _replace_head(name: str, model: nn.Module, k: int) -> None:
         model.fc = nn.Linear(model.fc.in_features, k)
         if getattr(model, "AuxLogits", None) is not None:
             model.AuxLogits.fc = nn.Linear(model.AuxLogits.fc.in_features, k)
+    elif isinstance(model.classifier, nn.Linear):  # DenseNet
+        model.classifier = nn.Linear(model.classifier.in_features, k)
     else:
         last = model.classifier[-1]
         model.classifier[-1] = nn.Linear(last.in_features, k)
