@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ablate.errors import AblateError
 from ablate.weights.store import ENV
 
 weights_app = typer.Typer(help="Pretrained weights: fetch (where there is internet), list.", no_args_is_help=True)
@@ -51,9 +52,7 @@ def fetch(
     folder = done[0].path.parent
     refused = [f.backbone for f in done if f.status == "refused"]
     if refused:
-        console.print(f"{len(refused)} of {len(done)} refused ({', '.join(refused)}); nothing of them kept in {folder}",
-                      soft_wrap=True, highlight=False)
-        raise typer.Exit(2)
+        raise AblateError(f"{len(refused)} of {len(done)} refused ({', '.join(refused)}); nothing of them kept in {folder}")
     console.print(f"weights folder: {folder}  (ablate run ... --weights-dir {folder})", soft_wrap=True, highlight=False)
 
 
