@@ -57,7 +57,8 @@ def targets_backbones(targets: Iterable[str]) -> list[str]:
 def fetch_weights(backbones: list[str], to: str | Path | None = None, *, mirror: str | None = None,
                   verify: bool = True, progress: bool = True,
                   on_done: Callable[[Fetched], None] | None = None) -> list[Fetched]:
-    """Download each backbone's ImageNet file into the weights folder (files already there are kept).
+    """Download each backbone's ImageNet file into the weights folder (files already there are
+    kept, and with `verify` checked).
 
     Args:
         backbones: registered backbone names.
@@ -82,7 +83,11 @@ def fetch_weights(backbones: list[str], to: str | Path | None = None, *, mirror:
         path, want = folder / name, hash_prefix(name)
         url = weights_url(b) if mirror is None else f"{mirror.rstrip('/')}/{name}"
         if path.is_file():
-            done = Fetched(b, path, "present", "already there")
+            if verify and want and not sha256_file(path).startswith(want):
+                done = Fetched(b, path, "refused", f"already there, but its SHA-256 does not start with {want} (not "
+                                                   "torchvision's file): delete it to fetch it again, or pass --no-verify")
+            else:
+                done = Fetched(b, path, "present", "already there")
         else:
             try:
                 download_url_to_file(url, str(path), want if verify else None, progress=progress)

@@ -112,6 +112,9 @@ def test_fetch_refuses_files_that_are_not_torchvisions_and_keeps_them_with_no_ve
     for b in SIX:
         assert sha256_file(to / weights_file(b)) == sha256_file(mirror.folder / weights_file(b)), b
 
+    code, _, err = cli("weights", "fetch", "resnet18", "--to", str(to))  # a verifying fetch checks what is there
+    assert code == 2 and "refused resnet18: resnet18-f37072fd.pth already there, but its SHA-256" in err, err
+
     code, out, err = cli("weights", "list", str(to))
     assert code == 0, err
     for b in SIX:
