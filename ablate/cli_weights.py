@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ablate.errors import AblateError
 from ablate.weights.store import ENV
@@ -36,23 +37,24 @@ def fetch(
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Keep files whose SHA-256 differs from their name's")] = False,
 ) -> None:
     """Download the ImageNet weights the sweeps (or backbones) need, checked against torchvision's hashes."""
-    from ablate.weights.fetch import fetch_weights, targets_backbones
+    from ablate.weights.fetch import Fetched, fetch_weights, targets_backbones
 
     backbones = targets_backbones(targets)
     if not backbones:
         console.print(f"{' '.join(targets)}: no configuration uses pretrained: imagenet; nothing to fetch")
         return
 
-    def say(f: object) -> None:
-        style = {"refused": "red", "unverified": "yellow"}.get(f.status, "green")  # type: ignore[attr-defined]
-        console.print(f"[{style}]{f.status}[/] {f.backbone}: {f.path.name} {f.detail}",  # type: ignore[attr-defined]
-                      soft_wrap=True, highlight=False)
+    def say(f: Fetched) -> None:
+        style = {"refused": "red", "failed": "red", "unverified": "yellow"}.get(f.status, "green")
+        console.print(f"[{style}]{f.status}[/] {f.backbone}: {f.path.name} {escape(f.detail)}", soft_wrap=True,
+                      highlight=False)
 
     done = fetch_weights(backbones, to, mirror=mirror, verify=not no_verify, on_done=say)
     folder = done[0].path.parent
-    refused = [f.backbone for f in done if f.status == "refused"]
-    if refused:
-        raise AblateError(f"{len(refused)} of {len(done)} refused ({', '.join(refused)}); nothing of them kept in {folder}")
+    bad = [f.backbone for f in done if f.status in ("refused", "failed")]
+    if bad:
+        raise AblateError(f"{len(bad)} of {len(done)} not fetched ({', '.join(bad)}); nothing of their downloads is "
+                          f"kept in {folder}")
     console.print(f"weights folder: {folder}  (ablate run ... --weights-dir {folder})", soft_wrap=True, highlight=False)
 
 

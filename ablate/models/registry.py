@@ -106,7 +106,7 @@ def _tv(name: str, num_classes: int, pretrained: bool, **kw: Any) -> nn.Module:
     categories = torchvision.models.get_model_weights(name).DEFAULT.meta["categories"]
     kw = {**_IMAGENET_KW.get(name, {}), **kw, **_IMAGENET_FORCED.get(name, {})}
     model = torchvision.models.get_model(name, weights=None, num_classes=len(categories), **kw)
-    model.load_state_dict(pretrained_state(name))
+    _load_state(model, pretrained_state(name), f"the ImageNet weights file of {name} (`ablate weights list` checks it)")
     _replace_head(name, model, num_classes)
     return model
 
@@ -230,12 +230,18 @@ def build_model(cfg: TrialConfig, num_classes: int) -> nn.Module:
 
 
 def _load_weights(model: nn.Module, path: str) -> None:
-    from ablate.weights.store import fit_problems, load_state_file
+    from ablate.weights.store import load_state_file
 
-    state = load_state_file(path)
+    _load_state(model, load_state_file(path), f"weights_path {path}")
+
+
+def _load_state(model: nn.Module, state: dict[str, Any], what: str) -> None:
+    """Load `state` strictly; a state that does not fit raises one line naming keys and shapes."""
+    from ablate.weights.store import fit_problems
+
     problems = fit_problems(model.state_dict(), state)
     if problems:
-        raise ModelError(f"weights_path {path} does not fit the model: {problems}")
+        raise ModelError(f"{what} does not fit the model: {problems}")
     model.load_state_dict(state)
 
 

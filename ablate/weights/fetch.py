@@ -21,7 +21,8 @@ __all__ = ["Fetched", "WeightsFile", "covered_sweeps", "fetch_weights", "list_we
 @dataclass(frozen=True)
 class Fetched:
     """What happened to one backbone's file: ``fetched``, ``present``, ``unverified`` (kept with
-    ``--no-verify`` although its hash differs) or ``refused`` (nothing kept); `detail` says more."""
+    ``--no-verify`` although its hash differs), ``refused`` (its hash differs: nothing kept) or
+    ``failed`` (the download failed: nothing kept); `detail` says more."""
 
     backbone: str
     path: Path
@@ -37,15 +38,14 @@ def targets_backbones(targets: Iterable[str]) -> list[str]:
         ConfigError: a target that is neither a backbone nor a sweep.
     """
     from ablate.models.specs import backbone_names
+    from ablate.search.sweep import load_sweep
+    from ablate.weights.check import imagenet_backbones, weight_configs
 
     out: list[str] = []
     for t in targets:
         if t in backbone_names():
             out.append(t)
             continue
-        from ablate.search.sweep import load_sweep
-        from ablate.weights.check import imagenet_backbones, weight_configs
-
         try:
             sweep = load_sweep(t)
         except ConfigError as e:
@@ -69,7 +69,7 @@ def fetch_weights(backbones: list[str], to: str | Path | None = None, *, mirror:
         on_done: told about each file as it ends.
 
     Returns:
-        One `Fetched` per backbone, in order; downloads that fail are ``refused``, not raised.
+        One `Fetched` per backbone, in order; refused and failed downloads are reported, not raised.
     """
     from urllib.error import URLError
 
@@ -95,7 +95,7 @@ def fetch_weights(backbones: list[str], to: str | Path | None = None, *, mirror:
                 done = Fetched(b, path, "refused", f"{url}: {e}; not torchvision's file: nothing kept "
                                                    "(pass --no-verify to keep it anyway)")
             except (URLError, OSError, ValueError) as e:
-                done = Fetched(b, path, "refused", f"cannot download {url}: {getattr(e, 'reason', e)}")
+                done = Fetched(b, path, "failed", f"cannot download {url}: {getattr(e, 'reason', e)}")
             else:
                 done = Fetched(b, path, "fetched", url)
                 if not verify and want and not sha256_file(path).startswith(want):

@@ -123,7 +123,9 @@ def fit_problems(expected: Mapping[str, Any], given: Mapping[str, Any], limit: i
     def few(keys: list[str]) -> str:
         return ", ".join(keys[:limit]) + (f" (+{len(keys) - limit} more)" if len(keys) > limit else "")
 
-    missing = [k for k in expected if k not in given]
+    # BatchNorm fills a missing ``num_batches_tracked`` (files saved before PyTorch 0.4.1, such as
+    # torchvision's DenseNet weights, lack it), as `load_state_dict` does
+    missing = [k for k in expected if k not in given and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in given if k not in expected]
     shapes = [f"{k} {tuple(given[k].shape)} vs {tuple(expected[k].shape)}" for k in expected
               if k in given and hasattr(given[k], "shape") and tuple(given[k].shape) != tuple(expected[k].shape)]

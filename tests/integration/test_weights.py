@@ -101,7 +101,7 @@ def test_fetch_refuses_files_that_are_not_torchvisions_and_keeps_them_with_no_ve
     refused = [line for line in err.splitlines() if line.startswith("refused ")]
     assert sorted(line.split()[1].rstrip(":") for line in refused) == sorted(SIX), err
     assert all('invalid hash value (expected "' in line and "--no-verify" in line for line in refused)
-    assert err.splitlines()[-1].startswith("error: 6 of 6 refused") and "Traceback" not in err
+    assert err.splitlines()[-1].startswith("error: 6 of 6 not fetched") and "Traceback" not in err
     assert list(to.iterdir()) == []  # nothing kept, nothing half-written
     assert len(mirror.requests) >= 6
 
@@ -112,6 +112,9 @@ def test_fetch_refuses_files_that_are_not_torchvisions_and_keeps_them_with_no_ve
     for b in SIX:
         assert sha256_file(to / weights_file(b)) == sha256_file(mirror.folder / weights_file(b)), b
 
+    code, _, err = cli("weights", "fetch", "resnet18", "--mirror", "http://127.0.0.1:9/", "--to", str(tmp_path / "w2"))
+    assert code == 2 and "failed resnet18: resnet18-f37072fd.pth cannot download http://127.0.0.1:9/" in err, err
+    assert list((tmp_path / "w2").iterdir()) == []
     code, _, err = cli("weights", "fetch", "resnet18", "--to", str(to))  # a verifying fetch checks what is there
     assert code == 2 and "refused resnet18: resnet18-f37072fd.pth already there, but its SHA-256" in err, err
 

@@ -30,13 +30,13 @@ def hub(tmp_path, monkeypatch):
 
 
 def _imagenet_state(name: str, old_densenet_keys: bool = False) -> dict[str, torch.Tensor]:
-    """A freshly initialised ImageNet-shaped state dict (DenseNet optionally under the old key
-    names torchvision's own files carry: ``norm.1`` for ``norm1``)."""
+    """A freshly initialised ImageNet-shaped state dict (DenseNet optionally as torchvision's own
+    2017 file is: old key names, ``norm.1`` for ``norm1``, and no ``num_batches_tracked``)."""
     kw = {"aux_logits": True, "init_weights": False} if name == "inception_v3" else {}  # (torchvision's init: 10 s)
     state = torchvision.models.get_model(name, weights=None, **kw).state_dict()
     if old_densenet_keys:
         old = re.compile(r"(denselayer\d+\.(?:norm|relu|conv))([12]\.(?:weight|bias|running_mean|running_var))$")
-        state = {old.sub(r"\1.\2", k): v for k, v in state.items()}
+        state = {old.sub(r"\1.\2", k): v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     return state
 
 
@@ -108,3 +108,16 @@ def test_a_weights_path_that_does_not_fit_names_its_keys(tmp_path):
     three = fits.model_copy(update={"data": fits.data.model_copy(update={"scenario": "cxr3"})})
     with pytest.raises(ModelError, match=r"shapes differ \(file vs model\): fc.weight \(5, 512\) vs \(3, 512\)"):
         check_weights([three])
+
+
+def test_a_trial_without_its_file_fails_with_an_error_the_sweep_records_once(hub):
+    """In a trial (no pre-flight check there), a missing file is an `AblateError`: Ray's worker
+    records it as the trial's failure (`failure_metrics`) instead of letting Tune retry it."""
+    from ablate.engine.trainer import run_trial
+    from ablate.errors import AblateError
+
+    cfg = TrialConfig(backbone="squeezenet1_0", variant="original", pretrained="imagenet", input_size=32, epochs=1,
+                      data={"path": "synthetic", "synthetic": {"n_per_class": 5, "image_size": 32}, "test_per_class": 1,
+                            "val_fraction": 0.2})
+    with pytest.raises(AblateError, match=r"squeezenet1_0 not found: .*ablate weights fetch squeezenet1_0 --to"):
+        run_trial(cfg)
