@@ -36,7 +36,11 @@ def fetch(
     mirror: Annotated[str | None, typer.Option("--mirror", help="Base URL serving torchvision's file names")] = None,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Keep files whose SHA-256 differs from their name's")] = False,
 ) -> None:
-    """Download the ImageNet weights the sweeps (or backbones) need, checked against torchvision's hashes."""
+    """Download the ImageNet weights of sweeps or backbones, hash-checked.
+
+    Each file is torchvision's (its URL from the weights API), kept only when its SHA-256 starts with
+    the prefix in its name (unless --no-verify).
+    """
     from ablate.weights.fetch import Fetched, fetch_weights, targets_backbones
 
     backbones = targets_backbones(targets)
