@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -63,6 +64,7 @@ def mirror(tmp_path_factory):
     server.shutdown()
     server.server_close()
     thread.join()
+    shutil.rmtree(folder)  # pytest keeps recent temporary folders: not these 760 MB
 
 
 def _ablate(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -125,6 +127,7 @@ def test_fetch_refuses_files_that_are_not_torchvisions_and_keeps_them_with_no_ve
         assert weights_file(b) in line and "MB" in line and "DIFFERS" in line, line
     assert "sweep cxr5-backbones: covered" in out
     assert "sweep cxr-scenarios: covered" in out  # MobileNetV3's file serves it too
+    shutil.rmtree(to)
 
 
 def test_every_backbone_trains_from_the_weights_folder_with_no_network(mirror, tmp_path):
@@ -153,6 +156,7 @@ def test_every_backbone_trains_from_the_weights_folder_with_no_network(mirror, t
     assert len(mirror.requests) == before
     assert not (hub / "hub" / "checkpoints").exists()
     print(f"six pretrained trials: {wall:.0f} s")
+    shutil.rmtree(tmp_path / "res")  # VGG16's checkpoints and saved model: GBs pytest would keep
 
 
 def test_without_weights_trial_and_run_stop_before_anything_starts(tmp_path, monkeypatch, cli):
