@@ -99,6 +99,9 @@ def run_trials(
     else:
         named = [(None, sweep.trial)]
     named = [(name, held) for name, base in named for held in expand_hold_out(base)]  # before anything is written
+    from ablate.weights import check_weights
+
+    check_weights(cfg for _, cfg in named)  # pretrained files here (trials never download), before any data decodes
     with results_lock(results_dir):  # one writer per results folder
         outcomes = [
             run_local_trial(cfg, results_dir, sweep=sweep.name, fold=fold, console=console,
@@ -215,6 +218,7 @@ def check_study(sweep: SweepConfig, variants: list[str] | None, data: str | None
         ConfigError: an unknown variant, or ``--variant`` on a sweep without ``ablation:``.
         DataError: a missing data path or first image, an unreadable image, more folds than
             images or patients in a class; a probe of a class with one source.
+        ModelError: pretrained weights not in the weights folder, a ``weights_path`` that does not fit.
     """
     from ablate.search.sweep import check_metric
 
@@ -225,6 +229,9 @@ def check_study(sweep: SweepConfig, variants: list[str] | None, data: str | None
         from ablate.search.ablation import expand_ablation
 
         expand_ablation(sweep, variants)
+    from ablate.weights import check_weights, weight_configs
+
+    check_weights(weight_configs(sweep, variants, data))  # every ImageNet file / weights_path the stages read
     from ablate.data.precheck import check_data
 
     check_data(sweep.trial.data if data is None else sweep.trial.data.model_copy(update={"path": data}))

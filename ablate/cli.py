@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ablate.cli_weights import WeightsDirOpt, use_weights_dir
 from ablate.errors import AblateError
 
 app = typer.Typer(
@@ -42,10 +43,12 @@ def trial(
     results: ResultsOpt = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Drop unreadable images (recorded in the trial row)")] = False,
     variant: Annotated[list[str] | None, typer.Option("--variant", help="Ablation variant(s) of the sweep to run, or 'all'")] = None,
+    weights_dir: WeightsDirOpt = None,
 ) -> None:
     """Train one configuration here (one GPU or the CPU) and write its Parquet rows."""
     from ablate import api
 
+    use_weights_dir(weights_dir)
     set_ = [*(set_ or []), *(["data.skip_bad=true"] if skip_bad else [])]
     outcomes = api.run_trials(config, overrides=set_, data=data, results=results, variants=variant, console=console)
     for o in outcomes:
@@ -76,10 +79,12 @@ def run(
     results: ResultsOpt = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Drop unreadable images (recorded in the trial rows)")] = False,
     variant: Annotated[list[str] | None, typer.Option("--variant", help="Run only these ablation variant(s) (repeatable)")] = None,
+    weights_dir: WeightsDirOpt = None,
 ) -> None:
     """Run a sweep's stages (probe, search, confirm, ablation): Ray Tune + Optuna + ASHA, each trial on 1+ DDP workers."""
     from ablate import api
 
+    use_weights_dir(weights_dir)
     set_ = [*(set_ or []), *(["data.skip_bad=true"] if skip_bad else [])]
     api.run_sweep(sweep, overrides=set_, data=data, results=results, local=local, address=address,
                   storage=storage, resume=resume, variants=variant, console=console)
@@ -197,6 +202,9 @@ def _mount_optional() -> None:
     from ablate.cli_results import results_app
 
     app.add_typer(results_app, name="results", help="Results folders: compact")
+    from ablate.cli_weights import weights_app
+
+    app.add_typer(weights_app, name="weights", help="Pretrained weights: fetch (where there is internet), list")
 
 
 _mount_optional()

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import torch
 import torchvision
 from torch import nn
 
@@ -91,12 +90,23 @@ def get_spec(name: str) -> BackboneSpec:
     return _REGISTRY[name]
 
 
+# What torchvision's builders set when given ImageNet weights, beyond ``num_classes`` (a given
+# ``transform_input`` wins there too): the model the file was trained as.
+_IMAGENET_KW: dict[str, dict[str, Any]] = {"inception_v3": {"transform_input": True}}
+_IMAGENET_FORCED: dict[str, dict[str, Any]] = {"inception_v3": {"aux_logits": True, "init_weights": False}}
+
+
 def _tv(name: str, num_classes: int, pretrained: bool, **kw: Any) -> nn.Module:
-    """torchvision model with `num_classes` outputs; ImageNet weights get a fresh head."""
+    """torchvision model with `num_classes` outputs; ImageNet weights (read from the weights
+    folder, `ablate.weights.pretrained_state`: never downloaded) get a fresh head."""
     if not pretrained:
         return torchvision.models.get_model(name, weights=None, num_classes=num_classes, **kw)
-    weights = torchvision.models.get_model_weights(name).DEFAULT
-    model = torchvision.models.get_model(name, weights=weights, **kw)
+    from ablate.weights.store import pretrained_state
+
+    categories = torchvision.models.get_model_weights(name).DEFAULT.meta["categories"]
+    kw = {**_IMAGENET_KW.get(name, {}), **kw, **_IMAGENET_FORCED.get(name, {})}
+    model = torchvision.models.get_model(name, weights=None, num_classes=len(categories), **kw)
+    _load_state(model, pretrained_state(name), f"the ImageNet weights file of {name} (`ablate weights list` checks it)")
     _replace_head(name, model, num_classes)
     return model
 
@@ -109,6 +119,8 @@ def _replace_head(name: str, model: nn.Module, k: int) -> None:
         model.fc = nn.Linear(model.fc.in_features, k)
         if getattr(model, "AuxLogits", None) is not None:
             model.AuxLogits.fc = nn.Linear(model.AuxLogits.fc.in_features, k)
+    elif isinstance(model.classifier, nn.Linear):  # DenseNet
+        model.classifier = nn.Linear(model.classifier.in_features, k)
     else:
         last = model.classifier[-1]
         model.classifier[-1] = nn.Linear(last.in_features, k)
@@ -143,7 +155,7 @@ def _squeezenet1_0(num_classes: int, pretrained: bool, aux: bool) -> nn.Module:
 def _inception_v3(num_classes: int, pretrained: bool, aux: bool) -> nn.Module:
     kw: dict[str, Any] = {"aux_logits": aux, "init_weights": True}
     if pretrained:  # the ImageNet weights come with the aux head; drop it afterwards if unwanted
-        model = _tv("inception_v3", num_classes, True, aux_logits=True, init_weights=False)
+        model = _tv("inception_v3", num_classes, True)
         if not aux:
             model.aux_logits, model.AuxLogits = False, None
         return model
@@ -218,17 +230,19 @@ def build_model(cfg: TrialConfig, num_classes: int) -> nn.Module:
 
 
 def _load_weights(model: nn.Module, path: str) -> None:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ModelError(f"cannot load weights_path {path}: {e}") from e
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()[0:2]
-        raise ModelError(f"weights_path {path} does not match the model: {' '.join(first)}") from e
+    from ablate.weights.store import load_state_file
+
+    _load_state(model, load_state_file(path), f"weights_path {path}")
+
+
+def _load_state(model: nn.Module, state: dict[str, Any], what: str) -> None:
+    """Load `state` strictly; a state that does not fit raises one line naming keys and shapes."""
+    from ablate.weights.store import fit_problems
+
+    problems = fit_problems(model.state_dict(), state)
+    if problems:
+        raise ModelError(f"{what} does not fit the model: {problems}")
+    model.load_state_dict(state)
 
 
 def model_size(model: nn.Module) -> tuple[int, float]:

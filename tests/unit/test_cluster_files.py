@@ -68,6 +68,7 @@ def test_rayjob_entrypoint_runs_an_existing_sweep_on_shared_storage():
     assert load_sweep(args[0]).name == args[0]
     assert _option(args, "--address") == "auto"
     storage, results = _option(args, "--storage"), _option(args, "--results")
+    assert _option(args, "--weights-dir").startswith(("/mnt/shared/",))  # pretrained weights: on the volume every pod mounts
     spec = job["spec"]["rayClusterSpec"]
     import ray
 
@@ -100,6 +101,7 @@ def test_slurm_script_is_valid_bash_and_runs_a_ray_cluster_around_the_sweep():
     assert "kill -TERM $steps" in text
     run = next(ln for ln in text.splitlines() if ln.startswith("ablate run"))
     assert "--address \"$ADDRESS\"" in run and "--storage" in run
+    assert '--weights-dir "$WEIGHTS"' in text and "WEIGHTS=${WEIGHTS:-$SHARED/weights}" in text  # on the shared mount
     default_sweep = re.search(r"SWEEP=\$\{SWEEP:-([\w-]+)\}", text).group(1)
     assert load_sweep(default_sweep).name == default_sweep
 
