@@ -128,6 +128,24 @@ def report(
 
 
 @app.command()
+def schema(
+    trial: Annotated[bool, typer.Option("--trial", help="The schema of a bare trial file (no trial:/search: sections)")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write it to this file (default: print it)")] = None,
+) -> None:
+    """The JSON Schema of a sweep file, for editors (yaml-language-server) and validators."""
+    from ablate.config.schema import schema_text
+
+    text = schema_text("trial" if trial else "sweep")
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from ablate.atomic import atomic_write_text
+
+    atomic_write_text(output, text)
+    console.print(f"wrote {output}")
+
+
+@app.command()
 def robustness(
     results: Annotated[str, typer.Argument(help="A results folder or sweep name")],
     trial: Annotated[list[str] | None, typer.Option("--trial", help="Trial id(s); default: every saved model")] = None,
