@@ -111,7 +111,7 @@ def backbones() -> None:
 @app.command()
 def report(
     target: Annotated[str, typer.Argument(help="A results folder or a sweep name (results/<name>)")],
-    fmt: Annotated[str, typer.Option("--format", help="md | latex | csv")] = "md",
+    fmt: Annotated[str, typer.Option("--format", help="md | html (one page, figures embedded) | latex | csv")] = "md",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default RESULTS/report)")] = None,
     alpha: Annotated[float, typer.Option("--alpha", help="Family-wise level of 'significant' (Holm per table)")] = 0.05,
     pareto: Annotated[str | None, typer.Option("--pareto", help="Frontier figure's columns x,y (latency_ms,test_acc)")]

@@ -21,7 +21,7 @@ def _legend(ax: plt.Axes, n: int) -> None:
     if n:
         labels = [t for t in ax.get_legend_handles_labels()[1] if not t.startswith("_")]
         wide = max((len(t) for t in labels), default=0) > 24
-        ax.legend(fontsize=7 if n <= 12 else 6, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+        ax.legend(fontsize=8 if n <= 12 else 6, loc="upper center", bbox_to_anchor=(0.5, -0.16),
                   ncol=1 if wide or n < 3 else 2, borderaxespad=0, frameon=False)
 
 
