@@ -25,6 +25,13 @@ def _legend(ax: plt.Axes, n: int) -> None:
                   ncol=1 if wide or n < 3 else 2, borderaxespad=0, frameon=False)
 
 
+def _figure_legend(fig: plt.Figure, ax: plt.Axes, n: int) -> None:
+    """One legend for panels that share their lines (`ax`'s), centred under them all."""
+    if n:
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=min(n, 4),
+                   fontsize=8 if n <= 12 else 6, frameon=False)
+
+
 def _save(fig: plt.Figure, path: Path) -> Path:
     fig.savefig(path, dpi=120, bbox_inches="tight")  # legends and labels outside the axes kept whole
     plt.close(fig)
@@ -151,7 +158,7 @@ def robustness_curves(res: Results, out: Path) -> Path | None:
     n = _draw_configs(axes[1], styles, r[r.form == "form2"], "n", "accuracy")
     axes[0].set(xlabel="m (a + m*randn)", ylabel="accuracy", title="Form 1 (Table 15)")
     axes[1].set(xlabel="n (n*a + 2*randn)", ylabel="accuracy", title="Form 2 (Table 16)")
-    _legend(axes[1], n)
+    _figure_legend(fig, axes[0], n)
     return _save(fig, out / "robustness.png")
 
 
@@ -172,7 +179,7 @@ def gradient_figure(res: Results, out: Path) -> Path | None:
     axes[1].set(xlabel="epoch", ylabel="variance of |grad|", yscale="log")
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    _legend(axes[1], n)
+    _figure_legend(fig, axes[0], n)
     return _save(fig, out / "gradients.png")
 
 
