@@ -66,12 +66,12 @@ def _draw_configs(ax: plt.Axes, styles: pd.DataFrame, data: pd.DataFrame, x: str
 
 def validation_curves(res: Results, out: Path) -> Path | None:
     """Fig. 3/5: validation accuracy per epoch; a panel per stage (or dataset), a colour per configuration."""
-    from ablate.report.legend import curve_styles
+    from ablate.report.legend import curve_styles, curve_trials
 
     e = res.epochs
     if e.empty:
         return None
-    styles = curve_styles(res.trials)
+    styles = curve_styles(curve_trials(res))
     styles = styles[styles.index.isin(e.trial_id)]
     if styles.empty:
         return None

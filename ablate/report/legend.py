@@ -19,7 +19,7 @@ from ablate.report.cells import Section
 from ablate.report.runs import IGNORED, config_ids, dataset_names
 from ablate.results.store import Results
 
-__all__ = ["STAGES", "config_names", "curve_styles", "legend_section", "palette"]
+__all__ = ["STAGES", "config_names", "curve_styles", "curve_trials", "legend_section", "palette"]
 
 STAGES = ("probe", "search", "confirm", "ablation")  # panel order
 _SHORT = 36  # longest label spelled out as values; longer: the configuration id (values in the table)
@@ -40,19 +40,15 @@ def palette(n: int) -> list[str]:
 
 
 def _panels(t: pd.DataFrame) -> pd.Series:
-    """Each row's panel title: its stage and/or dataset where the results hold more than one."""
-    parts = []
+    """Each row's panel title: its stage and/or dataset where the results hold more than one (a
+    probe's data is the probed images labelled by source: not a dataset of its own)."""
     stage = t["stage"] if "stage" in t else pd.Series([None] * len(t), index=t.index)
-    if stage.notna().any():
-        parts.append(stage.fillna("trials").astype(str))
-    if t["dataset"].nunique() > 1:
-        parts.append(t["dataset"].astype(str))
-    if not parts:
-        return pd.Series([""] * len(t), index=t.index)
-    out = parts[0]
-    for p in parts[1:]:
-        out = out + " · " + p
-    return out
+    dataset = t["dataset"].where(stage != "probe")
+    parts = [stage.fillna("trials").astype(str)] if stage.notna().any() else []
+    if dataset.dropna().nunique() > 1:
+        parts.append(dataset.fillna("").astype(str))
+    return pd.Series([" · ".join(p for p in row if p) for row in zip(*parts, strict=True)] if parts else [""] * len(t),
+                     index=t.index, dtype=object)
 
 
 def _described(t: pd.DataFrame) -> list[str]:
@@ -90,6 +86,17 @@ def _winner(t: pd.DataFrame) -> str | None:
     return str(means.sort_values(["val", "rank"], ascending=[False, True]).index[0])
 
 
+def curve_trials(res: Results) -> pd.DataFrame:
+    """The rows whose curves the figures draw: the trials, and the shortcut probes (``probes``
+    table, drawn in a ``probe`` panel) whose epochs were recorded."""
+    t = res.get("trials")
+    probes = res.get("probes")
+    if probes is None or probes.empty:
+        return t if t is not None else pd.DataFrame()
+    probes = probes.assign(stage="probe")
+    return pd.concat([probes, t], ignore_index=True) if t is not None and not t.empty else probes
+
+
 def curve_styles(trials: pd.DataFrame) -> pd.DataFrame:
     """One row per trial (index ``trial_id``): ``panel``, ``config``, ``name`` (the configuration's
     name in its panel), ``label`` (the name and its runs: ``base (2 seeds)``), ``color``, ``values``.
@@ -120,6 +127,8 @@ def curve_styles(trials: pd.DataFrame) -> pd.DataFrame:
             stage = r.get("stage")
             if stage == "ablation" and "ablation_variant" in g and g.ablation_variant.notna().any():
                 name = "/".join(dict.fromkeys(g.ablation_variant.dropna().astype(str)))
+            elif stage == "probe" and "probe" in g:  # a source probe: what it predicts, within which class
+                name = " ".join(str(r.get(c)) for c in ("probe", "probe_task") if pd.notna(r.get(c)))
             else:
                 name = values[cid] if spelled else cid
                 if stage == "confirm" and pd.notna(r.get("confirm_rank")):
@@ -139,14 +148,14 @@ def config_names(trials: pd.DataFrame) -> dict[str, str]:
 
 def legend_section(res: Results, alpha: float = stats.ALPHA) -> Section | None:
     """Configurations in the figures: each panel's label, configuration id and values."""
-    t, e = res.get("trials"), res.get("epochs")
-    if t is None or t.empty or e is None or e.empty:
+    t, e = curve_trials(res), res.get("epochs")
+    if t.empty or e is None or e.empty:
         return None
     styles = curve_styles(t)
     styles = styles[styles.index.isin(e.trial_id)]  # the trials drawn (`figures.validation_curves`)
     if styles.empty:
         return None
-    vals = t.set_index("trial_id").val_acc
+    vals = t.drop_duplicates("trial_id").set_index("trial_id").val_acc
     rows = []
     for (panel, cid), g in styles.groupby(["panel", "config"], sort=False):
         rows.append({"panel": panel, "label": g.label.iloc[0], "config": cid, "runs": len(g),

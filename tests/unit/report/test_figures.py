@@ -21,8 +21,9 @@ def _row(tid: str, stage: str | None, seed: int, pcb: int, gate: str = "dynamic"
 
 
 def _study() -> Results:
-    """A study as `ablate run` writes it: search 3 configurations (searched values too long for a legend),
-    confirm the best 2 over 2 seeds (128 wins), ablate the winner (base, gate-uniform, original) over them."""
+    """A study as `ablate run` writes it: a source probe over 2 seeds, search 3 configurations (searched
+    values too long for a legend), confirm the best 2 over 2 seeds (128 wins), ablate the winner (base,
+    gate-uniform, original) over them."""
     taps = '["features.0", "features.3", "features.8", "features.9", "features.12"]'
     rows = [_row(f"s-{pcb}", "search", 0, pcb, **{"space.fusion.pcb_channels": pcb, "space.fusion.taps": taps,
                                                   "space.phases.0.lr": 1.234e-4 * pcb})
@@ -31,10 +32,12 @@ def _study() -> Results:
     rows += [_row(f"a-{name}-{s}", "ablation", s, 128, gate, variant, ablation_variant=name)
              for name, gate, variant in (("base", "dynamic", "modified"), ("gate-uniform", "uniform", "modified"),
                                          ("original", "dynamic", "original")) for s in (1, 2)]
-    trials = pd.DataFrame(rows)
+    probes = [{**_row(f"p-{s}", None, s, 64, variant="original"), "probe": "source", "probe_task": "all",
+               "cfg.data.path": "probe-data/all/manifest.csv"} for s in (0, 1)]  # the shortcut probe, first
     epochs = pd.DataFrame([{"trial_id": r["trial_id"], "epoch": e, "val_acc": r["val_acc"] * e / 3}
-                           for r in rows for e in (1, 2, 3)])
-    return Results({"trials": trials, "epochs": epochs}, Path("."))
+                           for r in rows + probes for e in (1, 2, 3)])
+    return Results({"trials": pd.DataFrame(rows), "probes": pd.DataFrame(probes).drop(columns="stage"),
+                    "epochs": epochs}, Path("."))
 
 
 def _figure(monkeypatch, draw, *args):
@@ -55,8 +58,9 @@ def _configs(ax) -> dict[str, list]:
 def test_curves_a_panel_per_stage_a_colour_per_configuration_its_seeds_faint(tmp_path, monkeypatch):
     fig = _figure(monkeypatch, figures.validation_curves, _study(), tmp_path)
     axes = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_title() for ax in axes] == ["search", "confirm", "ablation"]
-    search, confirm, ablation = (_configs(ax) for ax in axes)
+    assert [ax.get_title() for ax in axes] == ["probe", "search", "confirm", "ablation"]
+    probe, search, confirm, ablation = (_configs(ax) for ax in axes)
+    assert [li[0].get_label() for li in probe.values()] == ["source all (2 seeds)"]
     # no two configurations share a colour within a panel; each has one labelled line
     for panel, n in ((search, 3), (confirm, 2), (ablation, 3)):
         assert len(panel) == n and all(not lines[0].get_label().startswith("_") for lines in panel.values())
@@ -85,7 +89,7 @@ def test_curves_a_panel_per_stage_a_colour_per_configuration_its_seeds_faint(tmp
 def test_legend_table_spells_out_what_the_ids_stand_for():
     sec = legend_section(_study())
     df = sec.table
-    assert list(df.panel) == ["search"] * 3 + ["confirm"] * 2 + ["ablation"] * 3
+    assert list(df.panel) == ["probe"] + ["search"] * 3 + ["confirm"] * 2 + ["ablation"] * 3
     search = df[df.panel == "search"]
     assert list(search.label) == list(search.config)
     assert list(search["values"]) == [f"fusion.pcb_channels={p} fusion.taps=features.{{0,3,8,9,12}} phases.0.lr={lr:.4g}"
@@ -101,6 +105,18 @@ def test_short_differences_are_the_labels_without_stages():
         r["cfg.backbone"] = r.pop("backbone_")
     styles = curve_styles(pd.DataFrame(rows))
     assert list(styles.label) == ["backbone=resnet18", "backbone=vgg16"] and set(styles.panel) == {""}
+
+
+def test_a_panel_per_dataset(tmp_path, monkeypatch):
+    rows = [_row(f"t-{i}", None, 0, pcb, **{"cfg.data.path": path})
+            for i, (pcb, path) in enumerate([(16, "synthetic"), (64, "synthetic"), (16, "data/cxr5-real/manifest.csv")])]
+    epochs = pd.DataFrame([{"trial_id": r["trial_id"], "epoch": e, "val_acc": 0.5} for r in rows for e in (1, 2)])
+    fig = _figure(monkeypatch, figures.validation_curves, Results({"trials": pd.DataFrame(rows), "epochs": epochs},
+                                                                  Path(".")), tmp_path)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ["cxr5-real", "synthetic"]
+    assert [li[0].get_label() for li in _configs(axes[1]).values()] == ["fusion.pcb_channels=16", "fusion.pcb_channels=64"]
+    plt.close(fig)
 
 
 @pytest.mark.parametrize("n", [3, 12, 25])
