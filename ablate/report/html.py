@@ -40,9 +40,12 @@ figure { margin: 1.2em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #e3e3e3; }
 figcaption { color: #555; font-size: 12px; }
 ul.missing { color: #555; }
+.swatch { display: inline-block; width: 1.6em; height: .8em; margin-right: .4em; vertical-align: middle;
+          border-radius: 2px; }
 """
 
 
+_HEX = re.compile(r"#[0-9a-f]{6}")  # a colour cell (the figures' legend table): shown with its swatch
 _LONG = 32  # a text cell longer than this wraps (within 28-70 characters' width); shorter ones stay on one line
 
 
@@ -73,7 +76,8 @@ def _table(df: pd.DataFrame) -> str:
             text, num = _cell(v.item() if hasattr(v, "item") else v)
             cls = " ".join(c for c, on in (("num", num), ("paper", p), ("long", len(text) > _LONG)) if on)
             attr = f' class="{cls}"' if cls else ""
-            cells.append(f"<td{attr}>{html.escape(text)}</td>")
+            swatch = f'<span class=swatch style="background:{text}"></span>' if _HEX.fullmatch(text) else ""
+            cells.append(f"<td{attr}>{swatch}{html.escape(text)}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return f'<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
 

@@ -158,7 +158,7 @@ def legend_section(res: Results, alpha: float = stats.ALPHA) -> Section | None:
     vals = t.drop_duplicates("trial_id").set_index("trial_id").val_acc
     rows = []
     for (panel, cid), g in styles.groupby(["panel", "config"], sort=False):
-        rows.append({"panel": panel, "label": g.label.iloc[0], "config": cid, "runs": len(g),
+        rows.append({"panel": panel, "label": g.label.iloc[0], "colour": g.color.iloc[0], "config": cid, "runs": len(g),
                      "val_acc_mean": round(float(vals.loc[g.index].mean()), 4), "values": g["values"].iloc[0]})
     df = pd.DataFrame(rows)
     if not (df.panel != "").any():

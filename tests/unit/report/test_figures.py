@@ -56,9 +56,14 @@ def _configs(ax) -> dict[str, list]:
 
 
 def test_curves_a_panel_per_stage_a_colour_per_configuration_its_seeds_faint(tmp_path, monkeypatch):
-    fig = _figure(monkeypatch, figures.validation_curves, _study(), tmp_path)
+    study = _study()
+    fig = _figure(monkeypatch, figures.validation_curves, study, tmp_path)
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in axes] == ["probe", "search", "confirm", "ablation"]
+    table = legend_section(study).table  # the "Configurations in the figures" table: each line's label and colour
+    for ax in axes:
+        rows = table[table.panel == ax.get_title()]
+        assert {li[0].get_label(): c for c, li in _configs(ax).items()} == dict(zip(rows.label, rows.colour, strict=True))
     probe, search, confirm, ablation = (_configs(ax) for ax in axes)
     assert [li[0].get_label() for li in probe.values()] == ["source all (2 seeds)"]
     # no two configurations share a colour within a panel; each has one labelled line

@@ -59,6 +59,8 @@ def test_one_page_holds_every_section_note_and_figure_and_fetches_nothing(tmp_pa
     assert "a &lt;b&gt; &amp; &#x27;c&#x27;" in page and "<title>ablate report: &lt;here&gt;</title>" in page
     assert '<th class=paper>paper_test_acc_%</th>' in page and '<td class="num paper">98.8</td>' in page
     assert f'<td class="long">{"x" * 40}</td>' in page
+    colours = re.findall(r'<span class=swatch style="background:(#[0-9a-f]{6})"></span>', page)
+    assert len(colours) == len(legend_section(_study()).table) == 9  # the legend table shows each line's colour
     assert "paired by <code>seed</code> on the same images" in page and "kfold: no matching results yet" in page
 
 
