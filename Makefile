@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test clean
+.PHONY: install demo test schema clean
 
 $(BIN)/ablate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ demo: install
 test: install
 	$(BIN)/ruff check ablate tests benchmarks
 	$(BIN)/python -m pytest -v -rs --durations=15
+
+# The JSON Schemas of a sweep file and a bare trial file (search_spaces/*.schema.json), regenerated
+# from the pydantic models after a config field changes; a test fails while they are stale.
+schema: install
+	$(BIN)/ablate schema -o search_spaces/sweep.schema.json
+	$(BIN)/ablate schema --trial -o search_spaces/trial.schema.json
 
 clean:
 	rm -rf $(VENV) results

@@ -116,7 +116,7 @@ def backbones() -> None:
 @app.command()
 def report(
     target: Annotated[str, typer.Argument(help="A results folder or a sweep name (results/<name>)")],
-    fmt: Annotated[str, typer.Option("--format", help="md | latex | csv")] = "md",
+    fmt: Annotated[str, typer.Option("--format", help="md | html (one page, figures embedded) | latex | csv")] = "md",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default RESULTS/report)")] = None,
     alpha: Annotated[float, typer.Option("--alpha", help="Family-wise level of 'significant' (Holm per table)")] = 0.05,
     pareto: Annotated[str | None, typer.Option("--pareto", help="Frontier figure's columns x,y (latency_ms,test_acc)")]
@@ -130,6 +130,24 @@ def report(
         console.print(f"[yellow]not in the report:[/] {m}", soft_wrap=True)  # a section without results, left-out trials
     for f in files:
         out.print(str(f))
+
+
+@app.command()
+def schema(
+    trial: Annotated[bool, typer.Option("--trial", help="The schema of a bare trial file (no trial:/search: sections)")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write it to this file (default: print it)")] = None,
+) -> None:
+    """The JSON Schema of a sweep file, for editors (yaml-language-server) and validators."""
+    from ablate.config.schema import schema_text
+
+    text = schema_text("trial" if trial else "sweep")
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from ablate.atomic import atomic_write_text
+
+    atomic_write_text(output, text)
+    console.print(f"wrote {output}")
 
 
 @app.command()

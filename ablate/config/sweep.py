@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, WithJsonSchema, model_validator
 
 from ablate.config.messages import validate_as
 from ablate.config.space import Distribution, _Dist
@@ -34,6 +34,11 @@ def parse_constraint(text: str) -> tuple[str, float]:
     return m.group(1), float(m.group(2))
 
 
+def _one_or_list(item: dict[str, Any]) -> WithJsonSchema:
+    """The schema of a key a sweep file may give as one value or a list (`SearchConfig._metric_lists`)."""
+    return WithJsonSchema({"anyOf": [item, {"type": "array", "items": item, "minItems": 1}]})
+
+
 class SearchConfig(StrictModel):
     """How the space is searched; `space` maps dotted config paths to distributions.
 
@@ -46,8 +51,9 @@ class SearchConfig(StrictModel):
     algorithm: Literal["optuna", "nsga2", "random", "grid"] = "optuna"  # optuna: TPE
     seed: int = 0
     num_samples: int = Field(8, ge=1)  # samples per grid point
-    metric: str = "val_acc"
-    mode: Literal["max", "min"] = "max"
+    # a trials-row column; a list of columns (with a list of modes) makes a multi-objective search
+    metric: Annotated[str, _one_or_list({"type": "string"})] = "val_acc"
+    mode: Annotated[Literal["max", "min"], _one_or_list({"enum": ["max", "min"]})] = "max"
     objectives: list[Objective] = Field(default_factory=list)  # set by a list-valued metric / mode
     # trials-row column -> bound ("<= 5"): Optuna's samplers treat a trial outside as infeasible
     constraints: dict[str, str] = Field(default_factory=dict)

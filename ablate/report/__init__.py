@@ -29,7 +29,7 @@ def make_report(
 
     Args:
         target: a results folder or a sweep name.
-        fmt: md, latex or csv.
+        fmt: md, html (one self-contained page, figures embedded), latex or csv.
         out: output folder (default ``<results>/report``).
         alpha: family-wise level of the ``significant`` flags (Holm within each table).
         pareto: ``"x,y"``, two trials-row columns for the frontier figure (``latency_ms,test_acc``);
@@ -44,14 +44,14 @@ def make_report(
     from ablate.report.tables import build_sections
     from ablate.results import load
 
-    if fmt not in ("md", "latex", "csv"):
-        raise AblateError(f"--format {fmt!r} is not one of md, latex, csv")
+    if fmt not in ("md", "html", "latex", "csv"):
+        raise AblateError(f"--format {fmt!r} is not one of md, html, latex, csv")
     pair = _pareto_pair(pareto) if pareto is not None else None
     root = resolve_results(target)
     res = load(root)
     out_dir = Path(out) if out is not None else root / "report"
     sections, missing = build_sections(res, alpha)
-    figures = write_figures(res, out_dir / "figures", pair) if fmt == "md" else []
+    figures = write_figures(res, out_dir / "figures", pair) if fmt in ("md", "html") else []
     files = render(sections, missing, figures, fmt, out_dir, f"ablate report: {root}")
     return files + figures, missing
 

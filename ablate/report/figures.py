@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -17,38 +16,20 @@ from ablate.results.store import Results
 __all__ = ["write_figures"]
 
 
-_SKIP = {"cfg.name", "cfg.seed", "cfg.device", "cfg.data.cache_dir", "cfg.data.decode_workers"}
-
-
-def _labels(t: pd.DataFrame, tids: list[str]) -> dict[str, str]:
-    """Legend entries that tell trials apart: a short trial id (the Tune id in a sweep, else seed
-    and config hash) and the trial's searched values (``space.*``), or else the config keys whose
-    values differ between the plotted trials (at most four)."""
-    from ablate.search.translate import display_value
-
-    rows = t.loc[[i for i in tids if i in t.index]]
-    space = [c for c in rows.columns if c.startswith("space.") and rows[c].notna().any()]
-    if not space:
-        cfg = [c for c in rows.columns if c.startswith("cfg.") and c not in _SKIP]
-        space = [c for c in cfg if rows[c].astype(str).nunique() > 1][:4]
-    out = {}
-    for tid in tids:
-        if tid not in t.index:
-            out[tid] = tid
-            continue
-        r = t.loc[tid]
-        rid = r.get("ray_trial_id")
-        short = str(rid) if isinstance(rid, str) and rid else f"s{r.seed} {tid.rsplit('-', 1)[-1][:7]}"
-        vals = [f"{c.split('.', 1)[1]}={display_value(r[c])}" for c in space if pd.notna(r[c])]
-        out[tid] = textwrap.fill(" ".join([short, *vals]), 60, subsequent_indent="  ")  # legend stays narrow
-    return out
-
-
 def _legend(ax: plt.Axes, n: int) -> None:
-    """A legend beside the axes (never over the curves), smaller for many entries."""
+    """A legend under the axes (never over the curves): one column, two for many short entries."""
     if n:
-        ax.legend(fontsize=7 if n <= 12 else 5, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
-                  frameon=False)
+        labels = [t for t in ax.get_legend_handles_labels()[1] if not t.startswith("_")]
+        wide = max((len(t) for t in labels), default=0) > 24
+        ax.legend(fontsize=8 if n <= 12 else 6, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                  ncol=1 if wide or n < 3 else 2, borderaxespad=0, frameon=False)
+
+
+def _figure_legend(fig: plt.Figure, ax: plt.Axes, n: int) -> None:
+    """One legend for panels that share their lines (`ax`'s), centred under them all."""
+    if n:
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=min(n, 4),
+                   fontsize=8 if n <= 12 else 6, frameon=False)
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -57,21 +38,60 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
+def _draw_runs(ax: plt.Axes, runs: list[pd.DataFrame], x: str, y: str, color: str, label: str) -> None:
+    """One configuration: its single run as a line, or its runs (seeds, folds) faint and their mean
+    per `x` bold, all in `color`; `label` on the one line that stands for the configuration."""
+    runs = [r.sort_values(x) for r in runs if len(r)]
+    if len(runs) == 1:
+        ax.plot(runs[0][x], runs[0][y], color=color, marker=".", lw=1.6, label=label)
+        return
+    for r in runs:
+        ax.plot(r[x], r[y], color=color, lw=0.9, alpha=0.35)
+    mean = pd.concat(runs).groupby(x)[y].mean()
+    ax.plot(mean.index, mean.to_numpy(), color=color, marker=".", lw=2.4, label=label)
+
+
+def _draw_configs(ax: plt.Axes, styles: pd.DataFrame, data: pd.DataFrame, x: str, y: str) -> int:
+    """Every configuration of `styles` (`ablate.report.legend.curve_styles` rows) with its rows of
+    `data` (a ``trial_id`` column); returns the number drawn."""
+    by_trial = dict(tuple(data.groupby("trial_id")))
+    n = 0
+    for _, g in styles.groupby("config", sort=False):
+        runs = [by_trial[tid] for tid in g.index if tid in by_trial]
+        if runs:
+            _draw_runs(ax, runs, x, y, g.color.iloc[0], g.label.iloc[0])
+            n += 1
+    return n
+
+
 def validation_curves(res: Results, out: Path) -> Path | None:
-    """Fig. 3/5: validation accuracy per epoch, one line per trial."""
+    """Fig. 3/5: validation accuracy per epoch; a panel per stage (or dataset), a colour per configuration."""
+    from ablate.report.legend import curve_styles, curve_trials
+
     e = res.epochs
     if e.empty:
         return None
-    t = res.trials.set_index("trial_id")
-    tids = [tid for tid in e.trial_id.unique() if tid in t.index]
-    labels = _labels(t, tids)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for tid, g in e.groupby("trial_id"):
-        if tid in t.index:
-            ax.plot(g.epoch, g.val_acc, marker=".", label=labels[tid])
-    ax.set(xlabel="epoch", ylabel="validation accuracy", title="Validation accuracy per epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    _legend(ax, len(tids) if len(tids) <= 30 else 0)
+    styles = curve_styles(curve_trials(res))
+    styles = styles[styles.index.isin(e.trial_id)]
+    if styles.empty:
+        return None
+    panels = list(dict.fromkeys(styles.panel))
+    ncols = min(len(panels), 3)
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols if ncols > 1 else 7, 4.2 * nrows), sharey=True,
+                             squeeze=False, layout="constrained")
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        n = _draw_configs(ax, styles[styles.panel == panel], e, "epoch", "val_acc")
+        ax.set(xlabel="epoch", title=panel or "Validation accuracy per epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        _legend(ax, n if n <= 30 else 0)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for row in axes:
+        row[0].set_ylabel("validation accuracy")
+    if len(panels) > 1:
+        fig.suptitle("Validation accuracy per epoch")
     return _save(fig, out / "validation_curves.png")
 
 
@@ -117,7 +137,8 @@ def _pareto_figure(g: pd.DataFrame, out: Path) -> Path:
     ys = [*f.acc, f.acc.iloc[-1]]
     ax.step(xs, ys, where="post", color="gray", linestyle="--", zorder=2, label="Pareto front")
     ax.scatter(f.params / 1e6, f.acc, s=120, facecolors="none", edgecolors="gray", zorder=4)
-    ax.set(xscale="log", xlabel="parameters (M)", ylabel="test accuracy", title="Accuracy vs size")
+    wide = g.params.max() / g.params.min() > 20  # a log axis only where sizes span decades (else 10^0, 2x10^0 ticks)
+    ax.set(xscale="log" if wide else "linear", xlabel="parameters (M)", ylabel="test accuracy", title="Accuracy vs size")
     ax.margins(x=0.25, y=0.12)
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, out / "accuracy_vs_params.png")
@@ -128,21 +149,16 @@ def robustness_curves(res: Results, out: Path) -> Path | None:
     r = res.get("robustness")
     if r is None or r.empty:
         return None
-    t = res.trials.set_index("trial_id")
-    labels = _labels(t, list(r.trial_id.unique()))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for tid, g in r.groupby("trial_id"):
-        label = labels[tid]
-        f1 = g[(g.form == "form1")].sort_values("m")
-        f2 = g[(g.form == "form2")].sort_values("n")
-        if len(f1):
-            axes[0].plot(f1.m, f1.accuracy, marker="o", label=label)
-        if len(f2):
-            axes[1].plot(f2.n, f2.accuracy, marker="o", label=label)
+    from ablate.report.legend import curve_styles
+
+    styles = curve_styles(res.trials)
+    styles = styles[styles.index.isin(r.trial_id)]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    _draw_configs(axes[0], styles, r[r.form == "form1"], "m", "accuracy")
+    n = _draw_configs(axes[1], styles, r[r.form == "form2"], "n", "accuracy")
     axes[0].set(xlabel="m (a + m*randn)", ylabel="accuracy", title="Form 1 (Table 15)")
     axes[1].set(xlabel="n (n*a + 2*randn)", ylabel="accuracy", title="Form 2 (Table 16)")
-    _legend(axes[1], r.trial_id.nunique())
-    fig.subplots_adjust(wspace=0.3)
+    _figure_legend(fig, axes[0], n)
     return _save(fig, out / "robustness.png")
 
 
@@ -151,20 +167,19 @@ def gradient_figure(res: Results, out: Path) -> Path | None:
     g = res.get("gradients")
     if g is None or g.empty:
         return None
-    t = res.trials.set_index("trial_id")
+    from ablate.report.legend import curve_styles
+
     agg = g[g.layer == "all"] if "layer" in g else g
-    labels = _labels(t, list(agg.trial_id.unique()))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for tid, d in agg.groupby("trial_id"):
-        label = labels[tid]
-        axes[0].plot(d.epoch, d.abs_grad_mean, marker=".", label=label)
-        axes[1].plot(d.epoch, d.abs_grad_var, marker=".", label=label)
+    styles = curve_styles(res.trials)
+    styles = styles[styles.index.isin(agg.trial_id)]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    _draw_configs(axes[0], styles, agg, "epoch", "abs_grad_mean")
+    n = _draw_configs(axes[1], styles, agg, "epoch", "abs_grad_var")
     axes[0].set(xlabel="epoch", ylabel="mean |grad|", yscale="log", title="First eight conv layers")
     axes[1].set(xlabel="epoch", ylabel="variance of |grad|", yscale="log")
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    _legend(axes[1], agg.trial_id.nunique())
-    fig.subplots_adjust(wspace=0.35)
+    _figure_legend(fig, axes[0], n)
     return _save(fig, out / "gradients.png")
 
 

@@ -124,6 +124,17 @@ def paper_backbones(input_size: int = 299, classes: int = 5) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def point_names(res: Results, pts: pd.DataFrame) -> dict[str, str]:
+    """A point's annotation: ``backbone var``, or the configuration's name in the curve figures
+    (``base``, ``#1 a75f2ba2``; `ablate.report.legend`) where one model has several configurations."""
+    from ablate.report.legend import config_names
+
+    names = config_names(res.trials)
+    many = pts.duplicated(["dataset", "backbone", "variant"], keep=False)
+    return {r.config: names.get(r.config, r.config) if dup else f"{r.backbone} {r.variant[:3]}"
+            for r, dup in zip(pts.itertuples(), many, strict=True)}
+
+
 def _pair(res: Results, pair: tuple[str, str] | None) -> tuple[str, str]:
     if pair is not None:
         return pair
@@ -156,13 +167,19 @@ def pareto_figure(res: Results, out: Path, pair: tuple[str, str] | None = None) 
             xs += list(p[x])
             ax.scatter(p[x], p[y], marker="x", color="black", zorder=5,
                        label="paper, Table 2 (original; size, MACs at 299 px counted)")
-            for r in p.itertuples():
-                ax.annotate(f"paper {r.backbone}", (getattr(r, x), r.test_acc), fontsize=6, xytext=(3, -8),
-                            textcoords="offset points")
+            p = p.sort_values(x)
+            acc = p.test_acc.to_numpy()
+            for i, r in enumerate(p.itertuples()):  # centred; above a point higher than its neighbours, else below
+                beside = [acc[j] for j in (i - 1, i + 1) if 0 <= j < len(acc)]
+                above = not beside or acc[i] >= np.mean(beside)
+                ax.annotate(f"paper {r.backbone}", (getattr(r, x), r.test_acc), fontsize=6, ha="center",
+                            xytext=(0, 5 if above else -10), textcoords="offset points")
+    names = point_names(res, pts)
     for r in pts.itertuples():
-        ax.annotate(f"{r.backbone} {r.variant[:3]}", (getattr(r, x), getattr(r, y)), fontsize=6, xytext=(3, 3),
+        ax.annotate(names[r.config], (getattr(r, x), getattr(r, y)), fontsize=6, xytext=(3, 3),
                     textcoords="offset points")
     logx = x in _COST and min(xs) > 0 and max(xs) / min(xs) > 20
     ax.set(xlabel=x, ylabel=y, xscale="log" if logx else "linear", title=f"{y} against {x} (front: gray)")
+    ax.margins(x=0.1, y=0.08)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     return _save(fig, out / f"pareto_{x}_{y}.png")

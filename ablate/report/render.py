@@ -1,4 +1,4 @@
-"""Writing report sections as Markdown, LaTeX or CSV."""
+"""Writing report sections as Markdown, HTML (`ablate.report.html`), LaTeX or CSV."""
 
 from __future__ import annotations
 
@@ -36,6 +36,12 @@ def render(sections: list[Section], missing: list[str], figures: list[Path], fmt
             s.table.to_csv(p, index=False)
             paths.append(p)
         return paths
+    if fmt == "html":
+        from ablate.report.html import html_page
+
+        p = out / "report.html"
+        p.write_text(html_page(sections, missing, figures, title), encoding="utf-8")
+        return [p]
     if fmt == "latex":
         parts = [f"% {title}"]
         for s in sections:

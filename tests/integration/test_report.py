@@ -60,6 +60,10 @@ def test_latex_and_csv(results, tmp_path):
     assert ((0 <= b["ci_low_%"]) & (b["ci_high_%"] <= 100)).all()
     k = pd.read_csv(tmp_path / "csv" / "kfold.csv")
     assert {"fold1_val_%", "fold2_val_%", "selected_fold"} <= set(k.columns)
+    files, _ = make_report(results, "html", tmp_path / "html")  # one page, the Markdown's figures inside
+    page = (tmp_path / "html" / "report.html").read_text()
+    assert page.count('<img src="data:image/png;base64,') == len([f for f in files if f.suffix == ".png"]) >= 4
+    assert '<h2 id="backbones">Backbones' in page and '<th class=paper>paper_test_acc_%</th>' in page
 
 
 def test_robustness_rows_from_the_trial(results):
