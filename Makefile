@@ -41,7 +41,7 @@ lock:
 	"$$tmp/venv/bin/python" -m pip install -q -e ".[test]" && \
 	{ echo "# Exact versions of a fresh install of pyproject.toml's ranges: \`make lock\` wrote it on $$(date -u +%F)."; \
 	  echo "# make install / the README install with -c requirements/lock.txt; make test-latest ignores it."; \
-	  "$$tmp/venv/bin/python" -m pip freeze --exclude-editable | grep -viE '^ablate( |=|@)'; } > $(LOCK)
+	  "$$tmp/venv/bin/python" -m pip freeze --all --exclude-editable | grep -viE '^(ablate|pip)( |=|@)'; } > $(LOCK)
 	@echo "$(LOCK): $$(grep -c '==' $(LOCK)) pins"
 
 # The newest versions pyproject.toml's ranges allow (no lock), in their own venv: what differs from

@@ -19,7 +19,7 @@ from pathlib import Path
 
 LOCK = Path(__file__).resolve().parent / "lock.txt"
 CUDA_ONLY = re.compile(r"^(nvidia-.*|cuda-.*|triton)$")
-NOT_LOCKED = {"ablate", "pip", "setuptools", "wheel"}  # the project itself and the venv's own tools
+NOT_LOCKED = {"ablate", "pip"}  # the project itself and the venv's installer (setuptools is locked: tensorboard needs it)
 
 
 def canonical(name: str) -> str:
