@@ -98,7 +98,8 @@ def expected_rows(raw: dict, results: Path) -> dict[str, int]:
     out: dict[str, int] = {}
     space = search.get("space") or {}
     if space or not ablation:
-        grid = math.prod(len(d.get("grid", d.get("choice") if search.get("algorithm") == "grid" else [None]))
+        by_grid = search.get("algorithm") == "grid"  # then choice: axes are grid axes too
+        grid = math.prod(len(d.get("grid") or (d.get("choice") if by_grid else None) or [None])
                          for d in space.values())
         out["search"] = grid * search.get("num_samples", 8) * len(seeds)
     if confirm:
