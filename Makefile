@@ -1,14 +1,18 @@
 # Two entry points for a fresh machine: `make demo` (the main job) and `make test`.
-# Both create .venv and install the package with pip first (uv/poetry would download CUDA wheels).
+# Both create .venv and install the package with pip first (uv/poetry would download CUDA wheels),
+# at exactly the versions of requirements/lock.txt (`make lock` regenerates it from pyproject.toml).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+LOCK := requirements/lock.txt
+LATEST ?= .venv-latest
 
-.PHONY: install demo test schema clean
+.PHONY: install demo test schema lock test-latest clean
 
-$(BIN)/ablate: pyproject.toml
+$(BIN)/ablate: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e ".[test]"
+	$(BIN)/python -m pip install -c $(LOCK) -e ".[test]"
+	$(BIN)/python requirements/check_lock.py
 	touch $(BIN)/ablate
 
 install: $(BIN)/ablate
@@ -35,5 +39,25 @@ schema: install
 	$(BIN)/ablate schema -o search_spaces/sweep.schema.json
 	$(BIN)/ablate schema --trial -o search_spaces/trial.schema.json
 
+# The lock: what a fresh `pip install -e ".[test]"` resolves today (pyproject.toml's ranges), every
+# version exact. Run after changing a dependency, then commit requirements/lock.txt.
+lock:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PYTHON) -m venv "$$tmp/venv" && \
+	"$$tmp/venv/bin/python" -m pip install -q -e ".[test]" && \
+	{ echo "# Exact versions of a fresh install of pyproject.toml's ranges: \`make lock\` wrote it on $$(date -u +%F)."; \
+	  echo "# make install / the README install with -c requirements/lock.txt; make test-latest ignores it."; \
+	  "$$tmp/venv/bin/python" -m pip freeze --all --exclude-editable | grep -viE '^(ablate|pip)( |=|@)'; } > $(LOCK)
+	@echo "$(LOCK): $$(grep -c '==' $(LOCK)) pins"
+
+# The newest versions pyproject.toml's ranges allow (no lock), in their own venv: what differs from
+# the lock, then the suite (all of it but the lock check of `make install`).
+test-latest:
+	test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e ".[test]"
+	$(LATEST)/bin/python requirements/check_lock.py --diff
+	$(LATEST)/bin/ruff check ablate tests benchmarks
+	$(LATEST)/bin/python -m pytest -v -rs --durations=15 $(PYTEST_ARGS)
+
 clean:
-	rm -rf $(VENV) results
+	rm -rf $(VENV) $(LATEST) results
