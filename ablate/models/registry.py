@@ -12,22 +12,17 @@ import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import torch
 import torchvision
 from torch import nn
 
 from ablate.errors import ConfigError, ModelError
 from ablate.models.specs import BackboneInfo, add_backbone, backbone_info
 
-if TYPE_CHECKING:
-    from ablate.config import TrialConfig
-
 __all__ = [
     "BackboneSpec",
     "build_backbone",
-    "build_model",
     "get_spec",
     "graph_node_names",
     "list_backbones",
@@ -187,48 +182,6 @@ def validate_taps(backbone: str, taps: list[str] | tuple[str, ...]) -> None:
                 f"unknown tap {tap!r} for {backbone}; candidates: {', '.join(spec.candidate_taps)} "
                 f"(any node of torchvision get_graph_node_names works)"
             )
-
-
-def build_model(cfg: TrialConfig, num_classes: int) -> nn.Module:
-    """The model a trial trains: the original backbone or its modified (fused) variant."""
-    from ablate.models.fusion import FusedModel
-    from ablate.models.resolve import resolve
-
-    cfg = resolve(cfg)  # checked once per config; the graph is traced once per backbone
-    spec = get_spec(cfg.backbone)
-    aux = cfg.backbone == "inception_v3" and cfg.variant == "original" and cfg.aux_weight > 0
-    aux = aux and cfg.input_size >= INCEPTION_AUX_MIN_INPUT
-    backbone = build_backbone(cfg.backbone, num_classes, cfg.pretrained == "imagenet", aux)
-    if cfg.variant == "modified":
-        f = cfg.fusion
-        model: nn.Module = FusedModel(
-            backbone, list(cfg.fusion.taps or ()), num_classes, f.pcb_channels, f.gate, f.dropout,
-            probe_size=max(cfg.input_size if cfg.input_size <= 128 else 64, spec.min_input),
-            xavier=f.init == "xavier",
-        )
-    else:
-        model = backbone
-    if cfg.bn_momentum is not None:
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.momentum = cfg.bn_momentum
-    if cfg.weights_path:
-        _load_weights(model, cfg.weights_path)
-    return model
-
-
-def _load_weights(model: nn.Module, path: str) -> None:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ModelError(f"cannot load weights_path {path}: {e}") from e
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()[0:2]
-        raise ModelError(f"weights_path {path} does not match the model: {' '.join(first)}") from e
 
 
 def model_size(model: nn.Module) -> tuple[int, float]:

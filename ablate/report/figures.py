@@ -5,13 +5,11 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from ablate.report.plot import plt
+from ablate.report.plot import save_figure as _save
 from ablate.results.store import Results
 
 __all__ = ["write_figures"]
@@ -49,12 +47,6 @@ def _legend(ax: plt.Axes, n: int) -> None:
     if n:
         ax.legend(fontsize=7 if n <= 12 else 5, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
                   frameon=False)
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=120, bbox_inches="tight")  # legends and labels outside the axes kept whole
-    plt.close(fig)
-    return path
 
 
 def validation_curves(res: Results, out: Path) -> Path | None:
