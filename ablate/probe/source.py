@@ -19,9 +19,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ablate.atomic import atomic_file
 from ablate.config import TrialConfig
@@ -29,8 +27,9 @@ from ablate.data.listing import load_samples
 from ablate.data.samples import Sample, write_manifest
 from ablate.data.scenarios import apply_scenario
 from ablate.errors import DataError
-from ablate.results.layout import file_name
-from ablate.results.schema import table_from_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "MIN_PER_SOURCE", "PROBE_CONFIG", "SUMMARY", "ProbePlan", "ProbeTask", "plan_source_probe", "probe_row",
@@ -133,6 +132,9 @@ def write_probe_row(results_dir: Path, trial_id: str, row: dict[str, Any]) -> No
     """Publish one probe trial's ``probes`` row (atomically; writing it again replaces it)."""
     import pyarrow.parquet as pq
 
+    from ablate.results.layout import file_name
+    from ablate.results.schema import table_from_rows
+
     with atomic_file(Path(results_dir) / "probes" / file_name(trial_id)) as tmp:
         pq.write_table(table_from_rows("probes", [row]), tmp)
 
@@ -176,6 +178,8 @@ def plan_source_probe(base: TrialConfig, within: str | None = None) -> ProbePlan
     samples, desc = load_samples(base.data)
     names, labels = apply_scenario(samples, base.data.scenario)
     tasks = probe_tasks(samples, names, labels, within)
+
+    import pandas as pd
 
     from ablate.report.runs import dataset_names
 

@@ -104,7 +104,8 @@ def data_readable(study: Study) -> None:
     """The data lists images, the first of each class decodes, the folds can be made."""
     from ablate.data.precheck import check_data
 
-    check_data(study.sweep.trial.data)
+    data = study.sweep.trial.data
+    check_data(data.model_copy(update={"hold_out_source": None}) if data.hold_out_source == EACH else data)
 
 
 def probe_runs(study: Study) -> None:
