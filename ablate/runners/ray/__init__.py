@@ -1,7 +1,7 @@
 """`ablate run SWEEP`: Ray Tune trials, data-parallel ones with kept DDP peers; the only Ray imports.
 
-**Shape.** One Tune experiment per stage of the sweep (probe, search, confirm, ablation:
-`ablate.search.stages`), one Tune trial per configuration (and fold). The Tune trial is a
+**Shape.** One Tune experiment per stage of the study's plan (probe, search, confirm, ablation:
+`ablate.study`), one Tune trial per configuration (and fold). The Tune trial is a
 function trainable (`driver.trial_driver`) that trains the configuration itself: alone
 (`worker.inline_trial`), or as rank 0 of a DDP group (``resources.workers > 1``,
 `worker.ddp_trial`) whose other ranks are actors in the trial's other placement-group bundles
@@ -25,7 +25,7 @@ One concern per module:
 - `resume`: experiment paths, new-run/resume checks, `Tuner.restore`.
 - `summary`: a sweep's rows, best first, and the summary printed at the end.
 - `stages`: the stages of a run (probe, search, confirm, ablation), one Tune experiment each.
-- `run`: `run_sweep` and `SweepRun`, the parameters of one run.
+- `run`: `run_sweep`; `sweep_run`: `SweepRun`, the parameters of one run (its plan among them).
 - `timing`: marks for ``benchmarks/sweep_overhead.py`` (the ``ablate.timing`` logger).
 
 Importing the package changes no global state: Optuna's verbosity and its warning filter are

@@ -7,43 +7,13 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-import yaml
-from PIL import Image
 
-from ablate.data import write_manifest
-from ablate.data.samples import Sample
 from ablate.study import FixedStage, SearchStage, plan_study
 
-# covid from A and B, normal from C: A and B can be held out (each leaves covid its other source)
-ROWS = [("covid", "A"), ("covid", "B"), ("normal", "C")]
 
-
-def small_study(tmp_path, n: int = 8) -> str:
-    """A study with seeds, 2 folds and ``hold_out_source: each`` on a 3-source manifest."""
-    (tmp_path / "img").mkdir()
-    samples = []
-    for k, (label, src) in enumerate(ROWS):
-        for i in range(n * (2 if label == "normal" else 1)):
-            p = tmp_path / "img" / f"{k}-{i}.png"
-            Image.fromarray(np.full((8, 8), 40 * k + i, np.uint8)).save(p)
-            samples.append(Sample(str(p), label, f"{src}-{k}-{i}", src))
-    manifest = write_manifest(samples, tmp_path / "manifest.csv")
-    sweep = {"name": "small-study", "description": "seeds x 2 folds x each held-out source",
-             "trial": {"name": "small-study", "backbone": "resnet18", "variant": "original", "input_size": 32,
-                       "batch_size": 16, "bn_momentum": 0.1, "epochs": 1, "device": "cpu", "seeds": [0, 1],
-                       "phases": [{"optimizer": "adam", "lr": 0.001}], "analysis": {"latency": False},
-                       "data": {"path": str(manifest), "scenario": "none", "normalize": "imagenet", "folds": 2,
-                                "test_per_class": None, "test_fraction": 0.25, "hold_out_source": "each"}},
-             "search": {"algorithm": "grid", "num_samples": 1}, "scheduler": {"kind": "none"}}
-    path = tmp_path / "small-study.yaml"
-    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
-    return str(path)
-
-
-def test_trial_and_run_plan_the_same_configurations_of_a_study_with_seeds_folds_and_each(tmp_path):
-    path = small_study(tmp_path)
+def test_trial_and_run_plan_the_same_configurations_of_a_study_with_seeds_folds_and_each(small_study):
+    path = small_study
     trial, run = plan_study("trial", path), plan_study("run", path)
     (local,) = trial.stages
     (search,) = run.stages
@@ -62,13 +32,13 @@ def test_trial_with_every_variant_and_run_plan_the_same_ablation(synthetic_liste
     assert [t.columns for t in trial.known_trials()] == [t.columns for t in run.known_trials()]
 
 
-def test_a_plan_prints_its_stages_counts_and_config_ids(tmp_path, synthetic_listed):
+def test_a_plan_prints_its_stages_counts_and_config_ids(small_study, synthetic_listed):
     lines = plan_study("run", "cxr5-study").lines()
     assert lines[0].startswith("ablate run cxr5-study: 3 stage(s), 84 trial(s)")
     assert lines[1] == "stage 1 search: 24 trial(s) (1 grid point(s) x 24)"
     assert lines[3].startswith("stage 2 confirm: 15 trial(s) (top 3 configuration(s) of the search x 5 fresh seed(s)")
     assert lines[4].startswith("stage 3 ablation: 45 trial(s) (9 variant(s)")
-    text = "\n".join(plan_study("trial", small_study(tmp_path)).lines())
+    text = "\n".join(plan_study("trial", small_study).lines())
     assert "seed 1 fold 1 held out B" in text
     assert "resnet18-original-s1-" in text  # the trial ids (and config hashes) rows will carry
 
