@@ -1,4 +1,9 @@
-"""The library surface the CLI calls: each function does one user-level job."""
+"""The library surface the CLI calls: each function does one user-level job.
+
+A thin facade: a study is loaded, checked and planned by `ablate.study` (`plan`), and carried
+out by an executor: `ablate.runners.local` here (``ablate trial``, ``ablate probe``) or
+`ablate.runners.ray` (``ablate run``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from rich.console import Console
 
 from ablate.config import SweepConfig, TrialConfig, read_yaml, search_space_dirs
 from ablate.errors import ConfigError
-from ablate.search.sweep import load_sweep
+from ablate.study import Plan, Study, load_study, phase_note, plan_study, results_folder
+from ablate.study.checks import Command
 
 __all__ = [
     "cam",
@@ -20,7 +26,12 @@ __all__ = [
     "expand_seeds",
     "list_sweeps",
     "load_with_data",
+    "loso_sources",
+    "phase_note",
+    "plan",
     "robustness",
+    "run_leave_one_source_out",
+    "run_source_probe",
     "run_sweep",
     "run_trials",
 ]
@@ -28,7 +39,7 @@ __all__ = [
 
 def default_results_dir(sweep: SweepConfig) -> Path:
     """``results/<sweep name>`` under the working directory."""
-    return Path("results") / sweep.name
+    return results_folder(sweep)
 
 
 def load_with_data(
@@ -38,21 +49,36 @@ def load_with_data(
     *,
     check_space: bool = True,
 ) -> SweepConfig:
-    """Load and resolve a sweep/config with ``--set`` overrides; ``data`` replaces ``data.path``.
-
-    Torch-free unless a tap outside its backbone's listed candidates needs the traced graph.
-    """
-    sets = list(overrides or [])
-    if data is not None:
-        sets.insert(0, f"data.path={data}")
-    return load_sweep(sweep_or_config, sets, check_space=check_space)
+    """Load and resolve a sweep/config with ``--set`` overrides; ``data`` replaces ``data.path``
+    (`ablate.study.load_study`)."""
+    return load_study(sweep_or_config, overrides, data, check_space=check_space)
 
 
 def expand_seeds(cfg: TrialConfig) -> list[TrialConfig]:
     """One config per seed of ``seeds`` (or the config itself when ``seeds`` is unset)."""
-    if not cfg.seeds:
-        return [cfg]
-    return [cfg.model_copy(update={"seed": s, "seeds": None}) for s in cfg.seeds]
+    return cfg.per_seed()
+
+
+def plan(
+    command: Command,
+    sweep_or_config: str | Path,
+    *,
+    overrides: list[str] | None = None,
+    data: str | None = None,
+    results: str | Path | None = None,
+    variants: list[str] | None = None,
+    address: str | None = None,
+    local: bool = False,
+) -> Plan:
+    """The plan of ``ablate trial`` or ``ablate run`` (``--dry-run`` prints it), every check made
+    (`ablate.study.plan_study`); Ray-free, torch-free."""
+    return plan_study(command, sweep_or_config, overrides=overrides, data=data, results=results,
+                      variants=variants, address=address, local=local)
+
+
+def _say_notes(p: Plan, console: Console | None) -> None:
+    for note in p.notes:
+        (console or Console(stderr=True)).print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
 
 
 def run_trials(
@@ -74,44 +100,16 @@ def run_trials(
     runs instead of the base, once per seed; rows carry ``ablation_variant``.
 
     With ``data.hold_out_source: each`` each configuration runs in distribution and once per
-    source that can be held out (`ablate.probe.loso.expand_hold_out`), like ``seeds``.
+    source that can be held out, like ``seeds``.
 
     Returns:
         The `TrialOutcome` of each variant, seed and fold, in order.
     """
-    sweep = load_with_data(sweep_or_config, overrides, data, check_space=False)  # before torch loads
-    from ablate.results.lock import check_free
+    p = plan("trial", sweep_or_config, overrides=overrides, data=data, results=results, variants=variants)
+    _say_notes(p, console)
+    from ablate.runners.local import run_plan
 
-    results_dir = Path(results) if results is not None else default_results_dir(sweep)
-    check_free(results_dir)  # a folder another run writes: refused now, not after the checks below
-    _note_if_run_would_refuse(sweep, console)
-    if (note := phase_note(sweep.trial)) is not None:
-        (console or Console(stderr=True)).print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
-
-    from ablate.probe.loso import expand_hold_out
-    from ablate.results import compact
-    from ablate.results.lock import results_lock
-    from ablate.runners.local import run_local_trial
-    from ablate.search.ablation import expand_ablation
-
-    if variants:
-        named = expand_ablation(sweep, None if variants == ["all"] else variants)
-    else:
-        named = [(None, sweep.trial)]
-    named = [(name, held) for name, base in named for held in expand_hold_out(base)]  # before anything is written
-    from ablate.weights import check_weights
-
-    check_weights(cfg for _, cfg in named)  # pretrained files here (trials never download), before any data decodes
-    with results_lock(results_dir):  # one writer per results folder
-        outcomes = [
-            run_local_trial(cfg, results_dir, sweep=sweep.name, fold=fold, console=console,
-                            extra_columns=None if name is None else {"stage": "ablation", "ablation_variant": name})
-            for name, base in named
-            for cfg in expand_seeds(base)
-            for fold in (range(cfg.data.folds) if cfg.data.folds > 1 else [None])
-        ]
-        compact(results_dir)  # one file per table: pd.read_parquet reads it whole
-        return outcomes
+    return run_plan(p, console)
 
 
 def compact_results(results: str | Path) -> dict[str, int]:
@@ -128,33 +126,6 @@ def compact_results(results: str | Path) -> dict[str, int]:
         raise ConfigError(f"{results} is not a results folder (no trials/ or probes/ in it)")
     with results_lock(results):
         return compact(results)
-
-
-def phase_note(cfg: TrialConfig) -> str | None:
-    """One line when an optimizer phase never runs in the trial's epochs (``--set epochs=2`` on
-    the paper's Adam-20-then-SGD schedule), else None."""
-    plan = cfg.phase_plan()
-    idle = [i for i in range(len(cfg.phases)) if i not in plan]
-    if not idle:
-        return None
-    i = idle[0]
-    took = ", ".join(f"phase {j} ({cfg.phases[j].optimizer}) takes {plan.count(j)}" for j in sorted(set(plan)))
-    return (f"phase {i} ({cfg.phases[i].optimizer}) never runs in {cfg.epochs} epoch(s) ({took}); "
-            f"to hand over, set phases.{i - 1}.epochs below epochs")
-
-
-def _note_if_run_would_refuse(sweep: SweepConfig, console: Console | None) -> None:
-    """`ablate trial` runs the base alone; it says in one line when `ablate run` would refuse the
-    file (a search space or metric that does not check), so the mistake shows before a sweep."""
-    from ablate.search.sweep import check_metric, resolve_sweep
-
-    try:
-        resolve_sweep(sweep, check_space=True, source=sweep.name)
-        check_metric(sweep)
-    except ConfigError as e:
-        (console or Console(stderr=True)).print(
-            f"[yellow]note:[/] training the base trial; `ablate run` would refuse this file: {e}",
-            highlight=False, soft_wrap=True)
 
 
 def run_sweep(
@@ -177,42 +148,29 @@ def run_sweep(
         variants: the ablation variants to run (``--variant``); all when None.
 
     ``data.hold_out_source: each`` becomes a grid axis of the search over the sources that can be
-    held out (and null), resolved from the data here (`ablate.probe.loso.hold_out_axis`).
+    held out (and null), resolved from the data by the plan.
 
     Raises:
         ConfigError, DataError: the file, ``--variant``, the data or the ``probe:`` section do not
-            check (`check_study`), before Ray starts.
+            check (`ablate.study.preflight`), before Ray starts.
 
     Returns:
         The sweep's trials table (pandas), every stage.
     """
-    sweep = load_with_data(sweep_or_config, overrides)  # a bad file fails before Ray loads
-    from ablate.results.lock import check_free
-
-    results_dir = Path(results) if results is not None else default_results_dir(sweep)
-    check_free(results_dir)  # a folder another run writes: refused now, not after the data checks and Ray's imports
-    if address and not local:
-        from ablate.runners.address import probe
-
-        probe(address)  # a mistyped head address: one line now, not after the data checks
-    from ablate.probe.loso import hold_out_axis
-
-    sweep = hold_out_axis(sweep, data)
-    check_study(sweep, variants, data)
-    if (note := phase_note(sweep.trial)) is not None and "phases.0.epochs" not in sweep.search.space:
-        (console or Console(stderr=True)).print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
-
+    p = plan("run", sweep_or_config, overrides=overrides, data=data, results=results, variants=variants,
+             address=address, local=local)
+    _say_notes(p, console)
     from ablate.runners.ray import run_sweep as ray_run_sweep
 
-    return ray_run_sweep(sweep, results_dir=results_dir, address=address, storage=storage, local=local,
-                         resume=resume, data_override=data, console=console, source=str(sweep_or_config),
-                         variants=variants)
+    return ray_run_sweep(p.sweep, plan=p, results_dir=p.results_dir, address=address, storage=storage, local=local,
+                         resume=resume, console=console, source=str(sweep_or_config), variants=variants)
 
 
 def check_study(sweep: SweepConfig, variants: list[str] | None, data: str | None = None) -> None:
-    """What `ablate run` checks before Ray starts, beyond the file: the search metric,
-    ``--variant`` names, the data (it lists images, the first image of each class decodes,
-    the folds can be made) and the ``probe:`` section (its data has sources to tell apart).
+    """What `ablate run` checks before Ray starts, beyond the file (`ablate.study.preflight`):
+    the search metric, ``--variant`` names, the pretrained weights files, the data (it lists images, the first image of each
+    class decodes, the folds can be made) and the ``probe:`` section (its data has sources to
+    tell apart). The results folder is not checked here.
 
     Raises:
         ConfigError: an unknown variant, or ``--variant`` on a sweep without ``ablation:``.
@@ -220,27 +178,41 @@ def check_study(sweep: SweepConfig, variants: list[str] | None, data: str | None
             images or patients in a class; a probe of a class with one source.
         ModelError: pretrained weights not in the weights folder, a ``weights_path`` that does not fit.
     """
-    from ablate.search.sweep import check_metric
+    from ablate.study.checks import (
+        data_readable,
+        probe_runs,
+        search_metric,
+        variants_known,
+        weights_present,
+    )
 
-    check_metric(sweep)
-    if variants:
-        if sweep.ablation is None:
-            raise ConfigError(f"--variant: sweep {sweep.name!r} has no `ablation:` section; drop --variant")
-        from ablate.search.ablation import expand_ablation
+    if data is not None:
+        sweep = sweep.model_copy(update={"trial": sweep.trial.model_copy(
+            update={"data": sweep.trial.data.model_copy(update={"path": data})})})
+    study = Study(sweep, "run", Path(), list(variants or []))
+    for check in (search_metric, variants_known, weights_present, data_readable, probe_runs):
+        check(study)
 
-        expand_ablation(sweep, variants)
-    from ablate.weights import check_weights, weight_configs
 
-    check_weights(weight_configs(sweep, variants, data))  # every ImageNet file / weights_path the stages read
-    from ablate.data.precheck import check_data
+def run_source_probe(data: str, **kwargs: Any) -> Any:
+    """`ablate probe source` (`ablate.runners.local_probes.run_source_probe`)."""
+    from ablate.runners.local_probes import run_source_probe as run
 
-    check_data(sweep.trial.data if data is None else sweep.trial.data.model_copy(update={"path": data}))
-    if sweep.probe is not None:  # a probe that cannot run (a class with one source) fails here, not in Ray
-        from ablate.probe.source import plan_source_probe, sweep_probe_base
+    return run(data, **kwargs)
 
-        trial = sweep.trial.model_copy(update={"data": sweep.trial.data.model_copy(update={"path": data})})
-        plan_source_probe(sweep_probe_base(sweep if data is None else sweep.model_copy(update={"trial": trial})),
-                          sweep.probe.within)
+
+def loso_sources(sweep_or_config: str | Path, **kwargs: Any) -> tuple[list[str], list[str]]:
+    """`ablate probe loso --dry-run` (`ablate.runners.local_probes.loso_sources`)."""
+    from ablate.runners.local_probes import loso_sources as sources
+
+    return sources(sweep_or_config, **kwargs)
+
+
+def run_leave_one_source_out(sweep_or_config: str | Path, **kwargs: Any) -> list[Any]:
+    """`ablate probe loso` (`ablate.runners.local_probes.run_leave_one_source_out`)."""
+    from ablate.runners.local_probes import run_leave_one_source_out as run
+
+    return run(sweep_or_config, **kwargs)
 
 
 def list_sweeps() -> list[dict[str, str]]:

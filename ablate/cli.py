@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,9 @@ from rich.table import Table
 
 from ablate.cli_weights import WeightsDirOpt, use_weights_dir
 from ablate.errors import AblateError
+
+if TYPE_CHECKING:
+    from ablate.study import Plan
 
 app = typer.Typer(
     help="Hyperparameter and ablation sweeps for CNN image classifiers, with Parquet results.",
@@ -44,12 +47,16 @@ def trial(
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Drop unreadable images (recorded in the trial row)")] = False,
     variant: Annotated[list[str] | None, typer.Option("--variant", help="Ablation variant(s) of the sweep to run, or 'all'")] = None,
     weights_dir: WeightsDirOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and print the plan (trials, config ids); train nothing")] = False,
 ) -> None:
     """Train one configuration here (one GPU or the CPU) and write its Parquet rows."""
     from ablate import api
 
     use_weights_dir(weights_dir)
     set_ = [*(set_ or []), *(["data.skip_bad=true"] if skip_bad else [])]
+    if dry_run:
+        _print_plan(api.plan("trial", config, overrides=set_, data=data, results=results, variants=variant))
+        return
     outcomes = api.run_trials(config, overrides=set_, data=data, results=results, variants=variant, console=console)
     for o in outcomes:
         row = o.trial_row
@@ -80,14 +87,24 @@ def run(
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Drop unreadable images (recorded in the trial rows)")] = False,
     variant: Annotated[list[str] | None, typer.Option("--variant", help="Run only these ablation variant(s) (repeatable)")] = None,
     weights_dir: WeightsDirOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and print the plan (stages, trials, config ids); start no Ray")] = False,
 ) -> None:
     """Run a sweep's stages (probe, search, confirm, ablation): Ray Tune + Optuna + ASHA, each trial on 1+ DDP workers."""
     from ablate import api
 
     use_weights_dir(weights_dir)
     set_ = [*(set_ or []), *(["data.skip_bad=true"] if skip_bad else [])]
+    if dry_run:
+        _print_plan(api.plan("run", sweep, overrides=set_, data=data, results=results, variants=variant,
+                             address=address, local=local))
+        return
     api.run_sweep(sweep, overrides=set_, data=data, results=results, local=local, address=address,
                   storage=storage, resume=resume, variants=variant, console=console)
+
+
+def _print_plan(plan: Plan) -> None:
+    for line in plan.lines():
+        out.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command("list")

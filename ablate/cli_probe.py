@@ -22,7 +22,8 @@ def source(
     results: Annotated[Path, typer.Option("--results", help="Results folder")] = Path("results/probe"),
 ) -> None:
     """Train a model to tell the image sources apart; print its accuracy against chance."""
-    from ablate.probe.source import run_source_probe, verdicts
+    from ablate.api import run_source_probe
+    from ablate.probe.source import verdicts
 
     df = run_source_probe(data, config=config, within=within, overrides=set_, results=results,
                           say=lambda m: console.print(f"[dim]{m}[/]", soft_wrap=True))
@@ -41,7 +42,7 @@ def loso(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the sources that can be held out; train nothing")] = False,
 ) -> None:
     """Leave-one-source-out: the configuration in distribution and with each source held out."""
-    from ablate.probe.loso import loso_sources, run_leave_one_source_out
+    from ablate.api import loso_sources, run_leave_one_source_out
 
     if dry_run:
         ok, every = loso_sources(config, overrides=set_, data=data)

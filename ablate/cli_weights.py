@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ablate.errors import AblateError
-from ablate.weights.store import ENV
+from ablate.models.weightfile import ENV
 
 weights_app = typer.Typer(help="Pretrained weights: fetch (where there is internet), list.", no_args_is_help=True)
 console = Console(stderr=True)

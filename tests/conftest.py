@@ -125,3 +125,39 @@ def ablate_cli(*args: str) -> int:
         except SystemExit as e:
             return e.code if isinstance(e.code, int) else int(e.code is not None)
     return 0
+
+
+# covid from A and B, normal from C: A and B can be held out (each leaves covid its other source)
+STUDY_SOURCES = [("covid", "A"), ("covid", "B"), ("normal", "C")]
+
+
+@pytest.fixture
+def small_study(tmp_path) -> str:
+    """A study file with seeds, 2 folds and ``hold_out_source: each`` on a 3-source manifest (the
+    parity of `ablate trial` and `ablate run`)."""
+    import numpy as np
+    import yaml
+    from PIL import Image
+
+    from ablate.data import write_manifest
+    from ablate.data.samples import Sample
+
+    n = 8
+    (tmp_path / "img").mkdir()
+    samples = []
+    for k, (label, src) in enumerate(STUDY_SOURCES):
+        for i in range(n * (2 if label == "normal" else 1)):
+            p = tmp_path / "img" / f"{k}-{i}.png"
+            Image.fromarray(np.full((8, 8), 40 * k + i, np.uint8)).save(p)
+            samples.append(Sample(str(p), label, f"{src}-{k}-{i}", src))
+    manifest = write_manifest(samples, tmp_path / "manifest.csv")
+    sweep = {"name": "small-study", "description": "seeds x 2 folds x each held-out source",
+             "trial": {"name": "small-study", "backbone": "resnet18", "variant": "original", "input_size": 32,
+                       "batch_size": 16, "bn_momentum": 0.1, "epochs": 1, "device": "cpu", "seeds": [0, 1],
+                       "phases": [{"optimizer": "adam", "lr": 0.001}], "analysis": {"latency": False},
+                       "data": {"path": str(manifest), "scenario": "none", "normalize": "imagenet", "folds": 2,
+                                "test_per_class": None, "test_fraction": 0.25, "hold_out_source": "each"}},
+             "search": {"algorithm": "grid", "num_samples": 1}, "scheduler": {"kind": "none"}}
+    path = tmp_path / "small-study.yaml"
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    return str(path)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from ablate.config.trial import TrialConfig
+
+class _Resolved(Protocol):
+    """A config that dumps its resolved values (`ablate.config.TrialConfig`)."""
+
+    def resolved_dump(self) -> dict[str, Any]: ...
 
 # --------------------------------------------------------------------------- identity
 
 
-def config_hash(cfg: TrialConfig) -> str:
+def config_hash(cfg: _Resolved) -> str:
     """SHA-256 of the resolved config (name, device and the cost measurement's settings excluded:
     they do not change results)."""
     d = cfg.resolved_dump()
@@ -23,7 +26,7 @@ def config_hash(cfg: TrialConfig) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 
-def flatten(cfg: TrialConfig) -> dict[str, Any]:
+def flatten(cfg: _Resolved) -> dict[str, Any]:
     """Flat ``cfg.a.b`` columns for result rows; lists become JSON strings, None stays null."""
     out: dict[str, Any] = {}
 

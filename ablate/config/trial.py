@@ -164,6 +164,12 @@ class TrialConfig(StrictModel):
         """
         return self.model_dump(mode="json", exclude={"seeds"})
 
+    def per_seed(self) -> list[TrialConfig]:
+        """One config per seed of ``seeds`` (the config itself when ``seeds`` is unset)."""
+        if not self.seeds:
+            return [self]
+        return [self.model_copy(update={"seed": s, "seeds": None}) for s in self.seeds]
+
     def trial_id(self) -> str:
         """Stable id from the resolved config (the same config and seed give the same id)."""
         return f"{self.backbone}-{self.variant}-s{self.seed}-{config_hash(self)[:10]}"

@@ -176,7 +176,7 @@ def load_samples_for_audit(path: str | Path, fmt: str = "auto") -> list[Sample]:
     """Samples of a dataset as trials read it (``data.path`` / ``data.format``): a manifest CSV,
     a folder with ``manifest.csv``, a class-per-folder tree, a COVIDx or COVIDx-CT folder."""
     from ablate.config import DataConfig
-    from ablate.data.datasets import load_samples
+    from ablate.data.listing import load_samples
 
     try:
         cfg = DataConfig(path=str(path), format=fmt)

@@ -5,8 +5,8 @@ made. Cheap: at most one image per class is decoded."""
 from __future__ import annotations
 
 from ablate.config import DataConfig
-from ablate.data.datasets import load_samples
 from ablate.data.images import check_image
+from ablate.data.listing import load_samples
 from ablate.data.scenarios import apply_scenario
 from ablate.data.splits import make_splits
 from ablate.errors import DataError

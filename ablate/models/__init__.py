@@ -11,11 +11,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ablate.models.build import build_model
     from ablate.models.fusion import PCB, FusedModel
     from ablate.models.registry import (
         BackboneSpec,
         build_backbone,
-        build_model,
         get_spec,
         graph_node_names,
         list_backbones,
@@ -29,7 +29,7 @@ _HOMES = {
     "FusedModel": "fusion",
     "BackboneSpec": "registry",
     "build_backbone": "registry",
-    "build_model": "registry",
+    "build_model": "build",
     "get_spec": "registry",
     "graph_node_names": "registry",
     "list_backbones": "registry",

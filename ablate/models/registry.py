@@ -12,7 +12,7 @@ import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torchvision
 from torch import nn
@@ -20,13 +20,9 @@ from torch import nn
 from ablate.errors import ConfigError, ModelError
 from ablate.models.specs import BackboneInfo, add_backbone, backbone_info
 
-if TYPE_CHECKING:
-    from ablate.config import TrialConfig
-
 __all__ = [
     "BackboneSpec",
     "build_backbone",
-    "build_model",
     "get_spec",
     "graph_node_names",
     "list_backbones",
@@ -101,12 +97,12 @@ def _tv(name: str, num_classes: int, pretrained: bool, **kw: Any) -> nn.Module:
     folder, `ablate.weights.pretrained_state`: never downloaded) get a fresh head."""
     if not pretrained:
         return torchvision.models.get_model(name, weights=None, num_classes=num_classes, **kw)
-    from ablate.weights.store import pretrained_state
+    from ablate.models.weightfile import pretrained_state
 
     categories = torchvision.models.get_model_weights(name).DEFAULT.meta["categories"]
     kw = {**_IMAGENET_KW.get(name, {}), **kw, **_IMAGENET_FORCED.get(name, {})}
     model = torchvision.models.get_model(name, weights=None, num_classes=len(categories), **kw)
-    _load_state(model, pretrained_state(name), f"the ImageNet weights file of {name} (`ablate weights list` checks it)")
+    load_state(model, pretrained_state(name), f"the ImageNet weights file of {name} (`ablate weights list` checks it)")
     _replace_head(name, model, num_classes)
     return model
 
@@ -201,43 +197,9 @@ def validate_taps(backbone: str, taps: list[str] | tuple[str, ...]) -> None:
             )
 
 
-def build_model(cfg: TrialConfig, num_classes: int) -> nn.Module:
-    """The model a trial trains: the original backbone or its modified (fused) variant."""
-    from ablate.models.fusion import FusedModel
-    from ablate.models.resolve import resolve
-
-    cfg = resolve(cfg)  # checked once per config; the graph is traced once per backbone
-    spec = get_spec(cfg.backbone)
-    aux = cfg.backbone == "inception_v3" and cfg.variant == "original" and cfg.aux_weight > 0
-    aux = aux and cfg.input_size >= INCEPTION_AUX_MIN_INPUT
-    backbone = build_backbone(cfg.backbone, num_classes, cfg.pretrained == "imagenet", aux)
-    if cfg.variant == "modified":
-        f = cfg.fusion
-        model: nn.Module = FusedModel(
-            backbone, list(cfg.fusion.taps or ()), num_classes, f.pcb_channels, f.gate, f.dropout,
-            probe_size=max(cfg.input_size if cfg.input_size <= 128 else 64, spec.min_input),
-            xavier=f.init == "xavier",
-        )
-    else:
-        model = backbone
-    if cfg.bn_momentum is not None:
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.momentum = cfg.bn_momentum
-    if cfg.weights_path:
-        _load_weights(model, cfg.weights_path)
-    return model
-
-
-def _load_weights(model: nn.Module, path: str) -> None:
-    from ablate.weights.store import load_state_file
-
-    _load_state(model, load_state_file(path), f"weights_path {path}")
-
-
-def _load_state(model: nn.Module, state: dict[str, Any], what: str) -> None:
+def load_state(model: nn.Module, state: dict[str, Any], what: str) -> None:
     """Load `state` strictly; a state that does not fit raises one line naming keys and shapes."""
-    from ablate.weights.store import fit_problems
+    from ablate.models.weightfile import fit_problems
 
     problems = fit_problems(model.state_dict(), state)
     if problems:

@@ -19,22 +19,21 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ablate.atomic import atomic_file
-from ablate.config import SweepConfig, TrialConfig, apply_overrides, validate_sweep
-from ablate.data.datasets import load_samples
+from ablate.config import TrialConfig
+from ablate.data.listing import load_samples
 from ablate.data.samples import Sample, write_manifest
 from ablate.data.scenarios import apply_scenario
 from ablate.errors import DataError
-from ablate.results.layout import file_name
-from ablate.results.schema import table_from_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
-    "MIN_PER_SOURCE", "ProbePlan", "ProbeTask", "plan_source_probe", "probe_row", "probe_tasks", "run_source_probe",
-    "source_table", "sweep_probe_base", "verdicts", "write_probe_row",
+    "MIN_PER_SOURCE", "PROBE_CONFIG", "SUMMARY", "ProbePlan", "ProbeTask", "plan_source_probe", "probe_row",
+    "probe_tasks", "source_table", "verdicts", "write_probe_row",
 ]
 
 MIN_PER_SOURCE = 5  # a source needs train, val and test images
@@ -133,6 +132,9 @@ def write_probe_row(results_dir: Path, trial_id: str, row: dict[str, Any]) -> No
     """Publish one probe trial's ``probes`` row (atomically; writing it again replaces it)."""
     import pyarrow.parquet as pq
 
+    from ablate.results.layout import file_name
+    from ablate.results.schema import table_from_rows
+
     with atomic_file(Path(results_dir) / "probes" / file_name(trial_id)) as tmp:
         pq.write_table(table_from_rows("probes", [row]), tmp)
 
@@ -145,21 +147,26 @@ class ProbePlan:
     tasks: list[ProbeTask]
     data_name: str
 
-    def trials(self, results_dir: Path, say: Callable[[str], None] = lambda _m: None
-               ) -> list[tuple[ProbeTask, TrialConfig]]:
-        """Each task's resolved config once per seed; writes each task's manifest (label = source)
-        to ``results_dir/probe-data/<task>/manifest.csv``, where the configs point."""
-        from ablate.api import expand_seeds
+    def trials(self, results_dir: Path) -> list[tuple[ProbeTask, TrialConfig]]:
+        """Each task's resolved config once per seed, pointing at the task's manifest (label =
+        source) ``results_dir/probe-data/<task>/manifest.csv``, which `write_manifests` writes."""
         from ablate.models.resolve import resolve
 
-        out = []
+        return [(task, cfg) for task in self.tasks
+                for cfg in resolve(_probe_config(self.base, self.manifest(results_dir, task), task.name)).per_seed()]
+
+    @staticmethod
+    def manifest(results_dir: Path, task: ProbeTask) -> Path:
+        """Where `task`'s manifest goes (absolute: the probe's trials may run on another node)."""
+        return Path(results_dir).resolve() / "probe-data" / task.name / "manifest.csv"
+
+    def write_manifests(self, results_dir: Path, say: Callable[[str], None] = lambda _m: None) -> None:
+        """Write each task's manifest (before its trials train)."""
         for task in self.tasks:
-            manifest = write_manifest(task.samples, Path(results_dir).resolve() / "probe-data" / task.name / "manifest.csv")
+            write_manifest(task.samples, self.manifest(results_dir, task))
             if task.dropped:
                 say(f"probe {task.name}: left out source(s) with under {MIN_PER_SOURCE} images: {task.dropped}")
             say(f"probe {task.name}: {len(task.samples)} images from {', '.join(task.sources)}")
-            out += [(task, cfg) for cfg in expand_seeds(resolve(_probe_config(self.base, manifest, task.name)))]
-        return out
 
 
 def plan_source_probe(base: TrialConfig, within: str | None = None) -> ProbePlan:
@@ -172,30 +179,13 @@ def plan_source_probe(base: TrialConfig, within: str | None = None) -> ProbePlan
     names, labels = apply_scenario(samples, base.data.scenario)
     tasks = probe_tasks(samples, names, labels, within)
 
+    import pandas as pd
+
     from ablate.report.runs import dataset_names
 
     data_name = dataset_names(pd.DataFrame({"cfg.data.path": [base.data.path], "cfg.data.format": [base.data.format],
                                             "data_source": [desc]})).iloc[0]
     return ProbePlan(base, tasks, data_name)
-
-
-def sweep_probe_base(sweep: SweepConfig) -> TrialConfig:
-    """The base config of a sweep's ``probe:`` stage: the ``probe.config`` file's trial, or the
-    sweep's own trial, with ``probe.overrides`` and ``probe.data`` (default: the trial's data) set."""
-    from ablate.api import load_with_data
-    from ablate.search.sweep import resolve_sweep
-
-    probe = sweep.probe
-    assert probe is not None
-    data = probe.data or sweep.trial.data.path
-    if data != "synthetic" and "://" not in data:
-        data = str(Path(data).expanduser().resolve())  # the probe's trials may run on another node
-    if probe.config is not None:
-        return load_with_data(probe.config, probe.overrides, data, check_space=False).trial
-    raw = apply_overrides({**sweep.model_dump(mode="json"), "probe": None}, probe.overrides)
-    raw["trial"]["data"]["path"] = data
-    where = f"sweep {sweep.name} probe"
-    return resolve_sweep(validate_sweep(raw, source=where), check_space=False, source=where).trial
 
 
 def verdicts(rows: pd.DataFrame) -> list[str]:
@@ -214,51 +204,3 @@ def verdicts(rows: pd.DataFrame) -> list[str]:
 
 SUMMARY = ("trial_id", "probe_task", "seed", "status", "test_acc", "n_correct", "n_test", "chance", "chance_label",
            "test_counts")
-
-
-def run_source_probe(
-    data: str,
-    *,
-    config: str | Path | None = None,
-    within: str | None = None,
-    overrides: list[str] | None = None,
-    results: str | Path = "results/probe",
-    say: Callable[[str], None] = lambda _m: None,
-) -> pd.DataFrame:
-    """Train the source probe(s) of `data` here, once per seed; write their ``probes`` rows.
-
-    ``ablate run`` trains the same trials as its ``probe`` stage (`SweepConfig.probe`,
-    `ablate.runners.ray.probes`).
-
-    Args:
-        data: ``synthetic``, a class-per-folder tree or a manifest CSV (with a source column).
-        config: the sweep or trial file whose model probes (default ``source-probe``: a small
-            ResNet18); its ``data`` settings (mask, size, normalisation) apply.
-        within: probe only this class's sources.
-        overrides: ``--set`` overrides of the config.
-        results: results folder (the probe rows and the task manifests go there).
-        say: progress lines.
-
-    Returns:
-        One row per probe and seed: task, sources, accuracy, correct / test images, chance.
-
-    Raises:
-        DataError: no sources, an unknown class, a class with one source, fewer than two sources.
-    """
-    from ablate.api import load_with_data
-
-    base = load_with_data(config or PROBE_CONFIG, overrides, data, check_space=False).trial
-    plan = plan_source_probe(base, within)  # bad requests fail before torch loads
-
-    from ablate.engine.trainer import run_trial
-
-    results_dir = Path(results)
-    out = []
-    for task, cfg in plan.trials(results_dir, say):
-        tid = f"probe-source-{task.name}-{cfg.trial_id()}"
-        outcome = run_trial(cfg, trial_id=tid, progress=say)
-        row = probe_row(outcome, task.name, plan.data_name)
-        if outcome.status == "ok":
-            write_probe_row(results_dir, tid, row)
-        out.append({k: row[k] for k in SUMMARY})
-    return pd.DataFrame(out)

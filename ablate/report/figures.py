@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from ablate.report.plot import plt
+from ablate.report.plot import save_figure as _save
 from ablate.results.store import Results
 
 __all__ = ["write_figures"]
@@ -30,12 +28,6 @@ def _figure_legend(fig: plt.Figure, ax: plt.Axes, n: int) -> None:
     if n:
         fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=min(n, 4),
                    fontsize=8 if n <= 12 else 6, frameon=False)
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=120, bbox_inches="tight")  # legends and labels outside the axes kept whole
-    plt.close(fig)
-    return path
 
 
 def _draw_runs(ax: plt.Axes, runs: list[pd.DataFrame], x: str, y: str, color: str, label: str) -> None:

@@ -146,7 +146,8 @@ def _pair(res: Results, pair: tuple[str, str] | None) -> tuple[str, str]:
 def pareto_figure(res: Results, out: Path, pair: tuple[str, str] | None = None) -> Path | None:
     """The chosen pair (x, y) for every configuration, its 2-D front ringed and stepped, and the
     paper's six backbones where they share the axes; None without two measured configurations."""
-    from ablate.report.figures import _save, plt
+    from ablate.report.plot import plt
+    from ablate.report.plot import save_figure as _save
 
     x, y = _pair(res, pair)
     pts = config_points(res, [x, y]).dropna(subset=[x, y]) if not res.trials.empty else pd.DataFrame()

@@ -6,7 +6,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -17,7 +17,10 @@ from ablate.models.resolve import resolve
 from ablate.results import write_trial
 from ablate.results.models import save_model
 
-__all__ = ["ConsoleReporter", "run_local_trial"]
+if TYPE_CHECKING:
+    from ablate.study import Plan
+
+__all__ = ["ConsoleReporter", "run_local_trial", "run_plan"]
 
 
 class ConsoleReporter:
@@ -107,6 +110,29 @@ def run_local_trial(
         save_model(results_dir, outcome.trial_id, outcome.best_state, cfg.resolved_dump(), names)
     write_trial(results_dir, outcome.trial_id, outcome.tables)
     return outcome
+
+
+def run_plan(plan: Plan, console: Console | None = None) -> list[TrialOutcome]:
+    """The local executor (``ablate trial``): train every trial of the plan's fixed stages here, in
+    order, holding the results folder's lock; then compact the folder (one file per table).
+
+    Returns:
+        The `TrialOutcome` of each trial, in order.
+    """
+    from ablate.results import compact
+    from ablate.results.lock import results_lock
+    from ablate.study import FixedStage
+
+    trials = []
+    for stage in plan.stages:
+        if not isinstance(stage, FixedStage):
+            raise TypeError(f"the local executor runs fixed stages; stage {stage.name} is a {type(stage).__name__}")
+        trials += stage.trials
+    with results_lock(plan.results_dir):  # one writer per results folder
+        outcomes = [run_local_trial(t.config, plan.results_dir, sweep=plan.sweep.name, fold=t.fold, console=console,
+                                    extra_columns=t.columns or None) for t in trials]
+        compact(plan.results_dir)  # one file per table: pd.read_parquet reads it whole
+        return outcomes
 
 
 def _fmt(value: float | None) -> str:

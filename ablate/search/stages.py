@@ -6,7 +6,8 @@ This module decides what the probe, confirm and ablation stages run (the latter 
 rows of the stages before them):
 
 * **probe** (first: it is cheap and says before the search whether the images carry their
-  source): the source probe's trials (`probe_trials`), whose rows go to the ``probes`` table.
+  source): the source probe's trials (`ablate.study.expand.probe_trials`), whose rows go to the
+  ``probes`` table.
 * **confirm**: the search's configurations ranked by the mean of ``search.metric`` over their
   finished trials (status ``ok``: a trial stopped early has no final score; with k-fold, the
   mean over the folds), the best ``confirm.top_k`` retrained once per ``confirm.seeds`` seed.
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ablate.config import SweepConfig, TrialConfig
@@ -46,7 +46,6 @@ __all__ = [
     "ablation_trials",
     "confirm_trials",
     "fold_values",
-    "probe_trials",
     "select_for_confirm",
     "select_winner",
     "variants_equal_to_base",
@@ -156,23 +155,6 @@ def select_winner(sweep: SweepConfig, selection: list[dict[str, Any]],
     best = int(means["mean"].idxmax() if mode == "max" else means["mean"].idxmin())
     sel = next(s for s in selection if s["rank"] == best)
     return {**sel, "confirm_metric": float(means.loc[best, "mean"]), "confirm_n": int(means.loc[best, "count"])}
-
-
-def probe_trials(sweep: SweepConfig, results_dir: Path) -> list[StageTrial]:
-    """The probe stage (``probe:``, run first): each task of the source probe once per seed,
-    the same trials as ``ablate probe source`` (`ablate.probe.source`). Writes each task's
-    manifest (label = source) under ``results_dir/probe-data/``; the trials carry ``probe_task``
-    and ``probe_data``, so the trial builds its ``probes`` row (`ablate.probe.source.probe_row`).
-
-    Raises:
-        DataError: the data has no sources to tell apart (a class with one source, ...).
-    """
-    from ablate.probe.source import plan_source_probe, sweep_probe_base
-
-    assert sweep.probe is not None
-    plan = plan_source_probe(sweep_probe_base(sweep), sweep.probe.within)
-    columns = {"stage": "probe", "probe": sweep.probe.kind, "probe_data": plan.data_name}
-    return [StageTrial(cfg, None, {**columns, "probe_task": task.name}) for task, cfg in plan.trials(results_dir)]
 
 
 def ablation_seeds(sweep: SweepConfig) -> list[int]:

@@ -2,7 +2,7 @@
 read by every trial from one folder (``--weights-dir`` / ``$ABLATE_WEIGHTS_DIR``, else torch.hub's
 cache), never downloaded by a trial.
 
-* `ablate.weights.store`: the folder, torchvision's file names, reading a file (torch inside).
+* `ablate.models.weightfile`: the folder, torchvision's file names, reading a file (torch inside).
 * `ablate.weights.check`: the pre-flight check (`check_weights`) and what a sweep needs.
 * `ablate.weights.fetch`: ``ablate weights fetch`` and ``ablate weights list``.
 """
@@ -10,7 +10,7 @@ cache), never downloaded by a trial.
 from __future__ import annotations
 
 from ablate.weights.check import check_weights, fetch_command, imagenet_backbones, weight_configs
-from ablate.weights.store import ENV, pretrained_state, weights_dir, weights_file
+from ablate.models.weightfile import ENV, pretrained_state, weights_dir, weights_file
 
 __all__ = [
     "ENV",

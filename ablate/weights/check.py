@@ -21,8 +21,8 @@ WEIGHT_KEYS = frozenset({"backbone", "pretrained", "weights_path"})
 def weight_configs(sweep: SweepConfig, variants: list[str] | None = None, data: str | None = None) -> list[TrialConfig]:
     """Every distinct (backbone, pretrained, weights_path) a sweep's stages can run, as configs:
     each combination of the search-space values that set them (grid, choice, combined axes),
-    each ablation variant on each of those (the confirm stage reruns search configurations),
-    and the probe stage's base.
+    and each ablation variant on each of those (the confirm stage reruns search configurations);
+    the probe stage's base is the caller's (`ablate.study.checks.weights_present`).
 
     Args:
         variants: the ablation variants that run (``--variant``); all when None.
@@ -39,10 +39,6 @@ def weight_configs(sweep: SweepConfig, variants: list[str] | None = None, data: 
     if sweep.ablation is not None:
         changes = [o for name, o in sweep.ablation.variants.items() if not variants or name in variants]
         configs += [set_paths(c, o, source="ablation") for c in list(configs) for o in changes]
-    if sweep.probe is not None:
-        from ablate.probe.source import sweep_probe_base
-
-        configs.append(sweep_probe_base(sweep))
     seen: dict[tuple, TrialConfig] = {}
     for c in configs:
         seen.setdefault((c.backbone, c.pretrained, c.weights_path, c.variant, c.model_dump_json()
@@ -67,7 +63,7 @@ def check_weights(configs: Iterable[TrialConfig], weights_dir: str | Path | None
     Args:
         configs: the configurations that will run (`weight_configs` for a sweep).
         weights_dir: the folder; ``$ABLATE_WEIGHTS_DIR`` or torch.hub's cache when None
-            (`ablate.weights.store.weights_dir`).
+            (`ablate.models.weightfile.weights_dir`).
 
     Raises:
         ModelError: one line naming the missing backbones, where it looked and the
@@ -76,8 +72,8 @@ def check_weights(configs: Iterable[TrialConfig], weights_dir: str | Path | None
     configs = list(configs)
     backbones = imagenet_backbones(configs)
     if backbones:
-        from ablate.weights.store import ENV, weights_file
-        from ablate.weights.store import weights_dir as resolve_dir
+        from ablate.models.weightfile import ENV, weights_file
+        from ablate.models.weightfile import weights_dir as resolve_dir
 
         folder = resolve_dir(weights_dir)
         missing = [b for b in backbones if not (folder / weights_file(b)).is_file()]
@@ -98,7 +94,7 @@ def _check_fit(cfg: TrialConfig, classes: dict[str, int]) -> None:
     from ablate.data.datasets import load_samples
     from ablate.data.scenarios import apply_scenario
     from ablate.models import build_model
-    from ablate.weights.store import fit_problems, load_state_file
+    from ablate.models.weightfile import fit_problems, load_state_file
 
     key = cfg.data.model_dump_json()
     if key not in classes:

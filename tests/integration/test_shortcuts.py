@@ -16,8 +16,8 @@ from ablate import api
 from ablate.data import write_manifest
 from ablate.data.samples import Sample
 from ablate.data.synthetic import synthetic_image
-from ablate.probe import run_source_probe
 from ablate.report import make_report
+from ablate.runners.local_probes import run_source_probe
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 

@@ -9,9 +9,8 @@ import pytest
 
 from ablate import api
 from ablate.errors import DataError
-from ablate.probe import run_source_probe
-from ablate.probe.loso import loso_sources, run_leave_one_source_out
 from ablate.report import make_report
+from ablate.runners.local_probes import loso_sources, run_leave_one_source_out, run_source_probe
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_data, pytest.mark.usefixtures("one_thread")]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from ablate.weights.store import sha256_file, weights_file
+from ablate.models.weightfile import sha256_file, weights_file
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def cli(monkeypatch, capsys):
     """`cli(*args) -> (exit code, stdout, stderr)`: the `ablate` command run in this process (its
     `main`, exit codes and one-line errors included); ``$ABLATE_WEIGHTS_DIR`` restored afterwards."""
     from ablate import cli as ablate_cli
-    from ablate.weights.store import ENV
+    from ablate.models.weightfile import ENV
 
     monkeypatch.setenv(ENV, "unset-by-the-test")
     monkeypatch.delenv(ENV)

@@ -1,4 +1,9 @@
-"""The package's shape: no import circle, small modules, config a torch-free leaf."""
+"""The package's shape: no import circle, layered packages, small modules, config a torch-free leaf.
+
+Every import counts, at module level, inside a function or under ``TYPE_CHECKING``: an import
+deferred into a function still couples the two modules, and a circle of them only works by luck
+of call order.
+"""
 
 from __future__ import annotations
 
@@ -21,17 +26,19 @@ def _resolve(mod: str, node: ast.ImportFrom, is_pkg: bool) -> str:
     return ".".join([*base, *([node.module] if node.module else [])])
 
 
-def _import_graph() -> dict[str, set[str]]:
-    """Module -> ablate modules it imports at import time (module level, not under TYPE_CHECKING)."""
+def _import_graph(*, deferred: bool = True) -> dict[str, set[str]]:
+    """Module -> ablate modules it imports: every import anywhere in the module, or with
+    ``deferred=False`` only those run at import time (module level, not under TYPE_CHECKING)."""
     modules = {_module_name(p): p for p in PKG.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for mod, path in modules.items():
         tree = ast.parse(path.read_text())
         deps: set[str] = set()
         for node in tree.body:
-            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            if not deferred and isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
                 continue
-            for sub in ast.walk(node) if isinstance(node, (ast.If, ast.Try)) else [node]:
+            walk = deferred or isinstance(node, (ast.If, ast.Try))
+            for sub in ast.walk(node) if walk else [node]:
                 names: list[str] = []
                 if isinstance(sub, ast.Import):
                     names = [a.name for a in sub.names]
@@ -76,7 +83,64 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_no_import_circle():
+    """Not even through an import inside a function or under TYPE_CHECKING."""
     assert _cycle(_import_graph()) is None
+
+
+# The layers, as data: each package (a top-level module counts as one) and the packages it may
+# import. Everything may import the leaves (`LEAVES`). A new arrow is a decision: add it here only
+# if it points down (the test below checks that these arrows form no circle).
+LEAVES = {"ablate", "errors", "atomic"}
+ALLOWED: dict[str, set[str]] = {
+    "config": set(),
+    "models": {"config"},
+    "data": {"config"},
+    "results": {"config", "models"},
+    "engine": {"config", "data", "models", "results"},
+    "search": {"config", "models", "results"},
+    "replay": {"config", "results", "search"},
+    "report": {"config", "engine", "models", "results", "search"},
+    "probe": {"config", "data", "engine", "models", "report", "results"},
+    "weights": {"config", "data", "models", "search"},
+    "study": {"config", "data", "models", "probe", "results", "search", "weights"},
+    "runners": {"config", "engine", "models", "probe", "results", "search", "study"},
+    "runners.ray": {"config", "engine", "probe", "replay", "results", "runners", "search", "study"},
+    "api": {"config", "data", "engine", "report", "results", "runners", "runners.ray", "study"},
+    "cli": {"api", "cli_data", "cli_probe", "cli_results", "cli_weights", "config", "models", "replay", "report",
+            "study"},
+    "cli_data": {"config", "data"},
+    "cli_probe": {"api", "probe"},
+    "cli_results": {"api"},
+    "cli_weights": {"models", "weights"},
+}
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")[1:]
+    if parts[:2] == ["runners", "ray"]:
+        return "runners.ray"
+    return parts[0] if parts else "ablate"
+
+
+def _package_arrows() -> dict[tuple[str, str], list[str]]:
+    arrows: dict[tuple[str, str], list[str]] = {}
+    for mod, deps in _import_graph().items():
+        for d in deps:
+            a, b = _package(mod), _package(d)
+            if a != b and b not in LEAVES:
+                arrows.setdefault((a, b), []).append(f"{mod} -> {d}")
+    return arrows
+
+
+def test_packages_import_only_down_the_layers():
+    wrong = {f"{a} -> {b}": sorted(via)[:2] for (a, b), via in _package_arrows().items()
+             if b not in ALLOWED.get(a, set())}
+    assert not wrong, f"imports against the layers (fix them, or add the arrow to ALLOWED if it points down): {wrong}"
+
+
+def test_the_layers_form_no_circle():
+    assert _cycle({a: set(bs) for a, bs in ALLOWED.items()}) is None
+    assert set().union(*ALLOWED.values()) <= set(ALLOWED), "an arrow to a package the layers do not name"
 
 
 def test_the_cycle_finder_finds_a_planted_circle():
@@ -85,7 +149,7 @@ def test_the_cycle_finder_finds_a_planted_circle():
 
 
 def test_config_is_a_leaf():
-    graph = _import_graph()
+    graph = _import_graph(deferred=False)
     for mod, deps in graph.items():
         if mod == "ablate.config" or mod.startswith("ablate.config."):
             outside = {d for d in deps if not d.startswith("ablate.config")} - {"ablate.errors", "ablate"}

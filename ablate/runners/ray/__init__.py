@@ -1,7 +1,7 @@
 """`ablate run SWEEP`: Ray Tune over Ray Train (V2); the only package importing ray.train/ray.tune.
 
 **Shape.** One Tune experiment per stage of the sweep (probe, search, confirm, ablation:
-`ablate.search.stages`), one Tune trial per configuration (and fold). The Tune trial is a
+`ablate.study`), one Tune trial per configuration (and fold). The Tune trial is a
 function trainable (`driver.trial_driver`). A single-worker trial trains right there
 (`worker.inline_trial`; Tune reuses the process for the next trial); a data-parallel trial
 (``resources.workers > 1``) launches a Ray Train ``TorchTrainer`` run named
@@ -27,7 +27,7 @@ One concern per module:
 - `resume`: experiment paths, new-run/resume checks, `Tuner.restore`.
 - `summary`: a sweep's rows, best first, and the summary printed at the end.
 - `stages`: the stages of a run (probe, search, confirm, ablation), one Tune experiment each.
-- `run`: `run_sweep` and `SweepRun`, the parameters of one run.
+- `run`: `run_sweep`; `sweep_run`: `SweepRun`, the parameters of one run (its plan among them).
 - `timing`: marks for ``benchmarks/sweep_overhead.py`` (the ``ablate.timing`` logger).
 
 Importing the package changes no global state: Optuna's verbosity and its warning filter are

@@ -8,9 +8,9 @@ import os
 import ray
 
 from ablate.errors import AblateError
-from ablate.runners.address import probe
 from ablate.runners.ray.common import one_line
 from ablate.runners.ray.resources import DRIVER_RESOURCE
+from ablate.study.address import probe
 
 _ENV = {  # read when Ray starts and when Tune/Train run (not at import); the user's values win
     "RAY_USAGE_STATS_ENABLED": "0",

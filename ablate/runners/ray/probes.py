@@ -1,10 +1,10 @@
 """The probe stage on Ray: the same Tune experiment as any stage, with its own recorder.
 
-What the stage runs is decided Ray-free (`ablate.search.stages.probe_trials`) and each trial
+What the stage runs is decided Ray-free (the plan's probe stage, `ablate.study`) and each trial
 trains through `trial_driver` like a confirm or ablation trial; its ``final`` checkpoint holds
 its ``probes`` row instead of the trial's tables. `ProbeRecorder` (when a trial ends) and
 `reconcile_probe_stage` (after ``fit()``) copy that row to ``RESULTS/probes/`` exactly once
-(`ablate.probe.stage`): a probe writes no ``trials`` row.
+(`ablate.runners.probe_stage`): a probe writes no ``trials`` row.
 """
 
 from __future__ import annotations
@@ -17,24 +17,14 @@ from ray import tune
 from rich.console import Console
 
 from ablate.probe.source import verdicts
-from ablate.probe.stage import reconcile_probes, record_probe
+from ablate.runners.probe_stage import reconcile_probes, record_probe
 from ablate.runners.ray.common import one_line
 from ablate.runners.ray.recorder import Recorder
-from ablate.runners.ray.searcher import FixedSearcher
 from ablate.runners.sweep_results import TrialEnd
-from ablate.search.stages import probe_trials
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ProbeRecorder", "print_probes", "probe_searcher", "reconcile_probe_stage"]
-
-
-def probe_searcher(run: Any) -> tuple[FixedSearcher, str]:
-    """The probe stage's searcher and a few words on what it runs (writes the tasks' manifests)."""
-    trials = probe_trials(run.sweep, run.results_dir)
-    tasks = list(dict.fromkeys(t.columns["probe_task"] for t in trials))
-    return (FixedSearcher(trials, run.sweep.search.metric, run.sweep.search.mode),
-            f"{run.sweep.probe.kind} probe of {', '.join(tasks)} x {len(trials) // len(tasks)} seed(s)")
+__all__ = ["ProbeRecorder", "print_probes", "reconcile_probe_stage"]
 
 
 class ProbeRecorder(Recorder):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -20,31 +18,9 @@ from ablate.runners.ray.resume import experiment_name, resumable_sweep, storage_
 from ablate.runners.ray.searcher import quiet_optuna
 from ablate.runners.ray.stages import run_stages, stage_experiment
 from ablate.runners.ray.summary import sweep_trials
+from ablate.runners.ray.sweep_run import SweepRun
 from ablate.runners.ray.timing import log_marks_from_env, mark
-
-
-@dataclass(frozen=True)
-class SweepRun:
-    """One run of a sweep, resolved from `run_sweep`'s arguments before Ray starts."""
-
-    sweep: SweepConfig  # ``--data`` applied, paths absolute; on resume the sweep stored by the first run
-    results_dir: Path  # absolute
-    storage_root: str  # absolute path or URI: the Tune experiment and the trials' checkpoints (``train/``)
-    exp_path: str  # the Tune experiment: ``<storage_root>/<sweep name>``
-    resume: bool
-    address: str | None  # None: a local Ray instance
-    storage: str | None  # ``--storage`` as given (for the ``--resume`` hint)
-    progress: Progress
-    console: Console
-    source: str  # the sweep as the user named it (a name or a file)
-    variants: tuple[str, ...] = ()  # --variant: the ablation variants to run (all when empty)
-
-    def resume_command(self) -> str:
-        """The command that continues this run."""
-        return (f"ablate run {shlex.quote(self.source)} --resume --results {shlex.quote(str(self.results_dir))}"
-                + (f" --storage {shlex.quote(self.storage)}" if self.storage else "")
-                + "".join(f" --variant {shlex.quote(v)}" for v in self.variants)
-                + (f" --address {self.address}" if self.address else " --local"))
+from ablate.study import Plan, absolute_paths, hold_out_axis, plan_stages
 
 
 def run_sweep(
@@ -60,11 +36,12 @@ def run_sweep(
     console: Console | None = None,
     source: str | None = None,
     variants: list[str] | None = None,
+    plan: Plan | None = None,
 ) -> pd.DataFrame:
     """Run a sweep with Ray Tune (one trial per configuration) and write its Parquet rows.
 
     Args:
-        sweep: the validated sweep (`ablate.search.sweep.load_sweep`).
+        sweep: the validated sweep (`ablate.study.load_study`).
         results_dir: the results folder (Parquet tables, TensorBoard logs, saved models).
         address: ``None`` (a local Ray instance), ``"auto"`` (the cluster this node belongs
             to) or ``"ray://HOST:10001"`` (Ray Client).
@@ -78,6 +55,8 @@ def run_sweep(
         console: where progress and the summary go (stderr by default).
         source: the sweep as the user named it (a name or a file), for the ``--resume`` hint.
         variants: the ablation variants to run (``--variant``); all when None.
+        plan: the study's plan, checked before Ray (`ablate.study.plan_study`: ``ablate run``);
+            None: planned here from `sweep` and `data_override`, without the checks.
 
     Every stage of the sweep runs in order (`ablate.runners.ray.stages`): the search, the
     confirmation of its top configurations, the ablation.
@@ -100,11 +79,15 @@ def run_sweep(
     results_dir = Path(results_dir).resolve()
     root = storage_root(storage, results_dir)
     exp_path = f"{root}/{experiment_name(sweep.name)}"
-    sweep = _with_data(sweep, data_override)
-    sweep = resumable_sweep(sweep, results_dir, [stage_experiment(exp_path, s) for s in sweep.stages()],
+    if plan is None:
+        sweep = hold_out_axis(absolute_paths(_with_data(sweep, data_override)))
+        plan = Plan("run", sweep, results_dir, plan_stages(sweep, results_dir, variants), tuple(variants or ()))
+    sweep = resumable_sweep(plan.sweep, results_dir, [stage_experiment(exp_path, s) for s in plan.sweep.stages()],
                             resume, console)
+    if sweep != plan.sweep:  # --resume: the stages of the sweep stored when the run began
+        plan = Plan("run", sweep, results_dir, plan_stages(sweep, results_dir, variants), tuple(variants or ()))
     run = SweepRun(sweep, results_dir, root, exp_path, resume, address, storage, progress, console,
-                   source or sweep.name, tuple(variants or ()))
+                   source or sweep.name, plan, tuple(variants or ()))
     with results_lock(results_dir):  # one writer per results folder, checked before Ray starts
         return _run_with_ray(run)
 
@@ -141,18 +124,11 @@ def _run_with_ray(run: SweepRun) -> pd.DataFrame:
 
 
 def _with_data(sweep: SweepConfig, data_override: str | None) -> SweepConfig:
-    """Apply ``--data`` and make every path absolute (workers run elsewhere, maybe another node)."""
+    """Apply ``--data``."""
+    if data_override is None:
+        return sweep
     trial = sweep.trial.model_dump(mode="json")
-    data = trial["data"]
-    if data_override is not None:
-        data["path"] = data_override
-    if data["path"] != "synthetic" and "://" not in data["path"]:
-        data["path"] = str(Path(data["path"]).expanduser().resolve())
-    if data.get("cache_dir"):
-        data["cache_dir"] = str(Path(data["cache_dir"]).expanduser().resolve())
-    if trial.get("weights_path"):
-        trial["weights_path"] = str(Path(trial["weights_path"]).expanduser().resolve())
+    trial["data"]["path"] = data_override
     from ablate.config import validate_sweep
 
     return validate_sweep({**sweep.model_dump(mode="json"), "trial": trial}, source=f"sweep {sweep.name}")
-

@@ -1,8 +1,8 @@
 """The stages of one ``ablate run``: probe, search, confirm, ablation, each a Tune experiment of its own.
 
-`ablate.search.stages` decides what the probe, confirm and ablation stages run; this module runs
-every stage of `SweepConfig.stages` in order through the same machinery (one Tune trial per
-configuration on ``resources.workers`` DDP workers, the recorder writing each trial's rows exactly once):
+The plan (`ablate.study`) says what each stage runs (confirm and a confirmed winner's ablation:
+chosen from earlier rows, `ablate.search.stages`); this module runs them in order through the
+same machinery (one Tune trial per configuration, the recorder writing each row exactly once):
 
 * the search stage is the experiment ``<storage>/<sweep>`` (`GridSearcher`, ASHA);
 * the probe, confirm and ablation stages are ``<storage>/<sweep>-probe``, ``-confirm`` and
@@ -10,10 +10,9 @@ configuration on ``resources.workers`` DDP workers, the recorder writing each tr
 
 **State between stages** lives in ``RESULTS/stages/`` (each file written atomically):
 ``<stage>.done.json`` when every trial of the stage ended, ``confirm.json`` (the configurations
-chosen for confirmation, written before the confirm experiment starts) and ``winner.json``
-(the confirmed winner, the ablation's base: its config and scores). ``--resume`` skips the
-stages marked done, restores the one that was running, and starts the rest: no finished trial of
-any stage runs again.
+chosen for confirmation) and ``winner.json`` (the confirmed winner, the ablation's base).
+``--resume`` skips the stages marked done, restores the one that was running, and starts the
+rest: no finished trial of any stage runs again.
 """
 
 from __future__ import annotations
@@ -42,17 +41,13 @@ from ablate.runners.ray.searcher import FixedSearcher, GridSearcher, make_schedu
 from ablate.runners.ray.summary import print_best, sweep_trials
 from ablate.runners.ray.timing import mark
 from ablate.runners.sweep_results import RunStore
-from ablate.search.stages import (
-    ablation_trials,
-    confirm_trials,
-    select_for_confirm,
-    select_winner,
-    variants_equal_to_base,
-)
-from ablate.search.translate import display_value, grid_points
+from ablate.search.stages import ablation_trials, confirm_trials, select_for_confirm, select_winner
+from ablate.search.stages import variants_equal_to_base
+from ablate.search.translate import display_value
+from ablate.study import FixedStage, SearchStage
 
 if TYPE_CHECKING:
-    from ablate.runners.ray.run import SweepRun
+    from ablate.runners.ray.sweep_run import SweepRun
 
 __all__ = ["STATE_DIR", "run_stages", "stage_experiment"]
 
@@ -106,28 +101,29 @@ def _stage_rows(run: SweepRun, stage: str) -> pd.DataFrame:
 
 
 def _searcher(run: SweepRun, stage: str) -> tuple[GridSearcher | FixedSearcher, str]:
-    """The stage's searcher and a few words on what it runs."""
+    """The stage's searcher and a few words on what it runs, from the plan (or the rows before it)."""
     sweep = run.sweep
     metric, mode = sweep.search.metric, sweep.search.mode
-    if stage == "probe":
-        return probes.probe_searcher(run)
-    if stage == "search":
-        s = GridSearcher(sweep)
-        folds = f" x {sweep.trial.data.folds} folds" if sweep.trial.data.folds > 1 else ""
-        return s, f"{len(grid_points(sweep))} grid point(s) x {sweep.search.num_samples}{folds}"
+    planned = run.plan.stage(stage)
+    if isinstance(planned, SearchStage):
+        return GridSearcher(planned.sweep), planned.what
+    if isinstance(planned, FixedStage):
+        if planned.probe is not None:  # the probe's tasks: manifests (label = source) the trials read
+            planned.probe.write_manifests(run.results_dir)
+        if planned.skipped:
+            run.console.print(f"  not run: {', '.join(planned.skipped)} (the same configuration as the base)",
+                              highlight=False)
+        return FixedSearcher(list(planned.trials), metric, mode), planned.what
     if stage == "confirm":
         selection = _confirm_selection(run)
-        trials = confirm_trials(sweep, selection)
-        return FixedSearcher(trials, metric, mode), (f"top {len(selection)} configuration(s) of the search x "
-                                                     f"{len(sweep.confirm.seeds)} fresh seed(s)")
-    base = _winner_config(run) if "confirm" in sweep.stages() else None
-    trials = ablation_trials(sweep, base, list(run.variants) or None)
+        return FixedSearcher(confirm_trials(sweep, selection), metric, mode), (
+            f"top {len(selection)} configuration(s) of the search x {len(sweep.confirm.seeds)} fresh seed(s)")
+    trials = ablation_trials(sweep, base := _winner_config(run), list(run.variants) or None)
     same = [v for v in variants_equal_to_base(sweep, base) if not run.variants or v in run.variants]
     if same:
         run.console.print(f"  not run: {', '.join(same)} (the same configuration as the base)", highlight=False)
     names = list(dict.fromkeys(t.columns["ablation_variant"] for t in trials))
-    return FixedSearcher(trials, metric, mode), (f"{len(names)} variant(s) ({', '.join(names)}) of "
-                                                 f"{'the confirmed winner' if base else 'the base trial'}")
+    return FixedSearcher(trials, metric, mode), f"{len(names)} variant(s) ({', '.join(names)}) of the confirmed winner"
 
 
 def _confirm_selection(run: SweepRun) -> list[dict[str, Any]]:

@@ -1,11 +1,11 @@
-"""The probe stage's rows on the driver (`ablate.probe.stage`): copied once from the trial's
+"""The probe stage's rows on the driver (`ablate.runners.probe_stage`): copied once from the trial's
 ``final`` checkpoint, a ``failed`` row when the trial left none, an ``ok`` row never rewritten."""
 
 from __future__ import annotations
 
 from ablate.config import TrialConfig, validate_sweep
-from ablate.probe.stage import committed_probe, reconcile_probes, record_probe
 from ablate.results import load
+from ablate.runners.probe_stage import committed_probe, reconcile_probes, record_probe
 from ablate.runners.sweep_results import (
     FINAL,
     RunStore,

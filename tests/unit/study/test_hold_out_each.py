@@ -11,7 +11,7 @@ from ablate.config import TrialConfig, validate_sweep
 from ablate.data import write_manifest
 from ablate.data.samples import Sample
 from ablate.errors import ConfigError, DataError
-from ablate.probe.loso import expand_hold_out, hold_out_axis
+from ablate.study import expand_hold_out, hold_out_axis
 
 # covid from A and B, normal from B and C, pneumonia from D alone: A, B, C can be held out, D cannot
 ROWS = [("covid", "A"), ("covid", "B"), ("normal", "B"), ("normal", "C"), ("bacterial_pneumonia", "D")]
