@@ -9,8 +9,8 @@ cache), never downloaded by a trial.
 
 from __future__ import annotations
 
-from ablate.weights.check import check_weights, fetch_command, imagenet_backbones, weight_configs
 from ablate.models.weightfile import ENV, pretrained_state, weights_dir, weights_file
+from ablate.weights.check import check_weights, fetch_command, imagenet_backbones, weight_configs
 
 __all__ = [
     "ENV",

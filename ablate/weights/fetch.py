@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ablate.errors import ConfigError
-from ablate.models.weightfile import hash_prefix, sha256_file, weights_dir, weights_file, weights_url
+from ablate.models.weightfile import (
+    hash_prefix,
+    sha256_file,
+    weights_dir,
+    weights_file,
+    weights_url,
+)
 
 __all__ = ["Fetched", "WeightsFile", "covered_sweeps", "fetch_weights", "list_weights", "targets_backbones"]
 

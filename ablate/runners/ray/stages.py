@@ -1,8 +1,8 @@
 """The stages of one ``ablate run``: probe, search, confirm, ablation, each a Tune experiment of its own.
 
-The plan (`ablate.study`) says what each stage runs (confirm and a confirmed winner's ablation:
-chosen from earlier rows, `ablate.search.stages`); this module runs them in order through the
-same machinery (one Tune trial per configuration, the recorder writing each row exactly once):
+The plan (`ablate.study`) says what each stage runs (confirm and a winner's ablation: chosen from
+earlier rows, `ablate.search.stages`); this module runs them in order, one Tune trial per
+configuration, the recorder writing each row exactly once:
 
 * the search stage is the experiment ``<storage>/<sweep>`` (`GridSearcher`, ASHA);
 * the probe, confirm and ablation stages are ``<storage>/<sweep>-probe``, ``-confirm`` and
@@ -11,8 +11,7 @@ same machinery (one Tune trial per configuration, the recorder writing each row 
 **State between stages** lives in ``RESULTS/stages/`` (each file written atomically):
 ``<stage>.done.json`` when every trial of the stage ended, ``confirm.json`` (the configurations
 chosen for confirmation) and ``winner.json`` (the confirmed winner, the ablation's base).
-``--resume`` skips the stages marked done, restores the one that was running, and starts the
-rest: no finished trial of any stage runs again.
+``--resume`` skips the stages marked done, restores the running one, starts the rest.
 """
 
 from __future__ import annotations
@@ -41,8 +40,13 @@ from ablate.runners.ray.searcher import FixedSearcher, GridSearcher, make_schedu
 from ablate.runners.ray.summary import print_best, sweep_trials
 from ablate.runners.ray.timing import mark
 from ablate.runners.sweep_results import RunStore
-from ablate.search.stages import ablation_trials, confirm_trials, select_for_confirm, select_winner
-from ablate.search.stages import variants_equal_to_base
+from ablate.search.stages import (
+    ablation_trials,
+    confirm_trials,
+    select_for_confirm,
+    select_winner,
+    variants_equal_to_base,
+)
 from ablate.search.translate import display_value
 from ablate.study import FixedStage, SearchStage
 
@@ -230,9 +234,7 @@ def _new_tuner(run: SweepRun, stage: str, exp_path: str, trainable: Any, searche
             scheduler=make_scheduler(sweep, stage, results_dir=str(run.results_dir),
                                      train_root=f"{run.storage_root}/train"),
             max_concurrent_trials=plan.concurrency, metric=sweep.search.metric, mode=sweep.search.mode,
-            # an inline trial's process (torch and the data imported, ~5 s on 2 cores) serves the
-            # next; a Train run's trial ends with its process (so does the run: `placement`)
-            reuse_actors=plan.inline,
+            reuse_actors=plan.inline,  # an inline trial's process serves the next (~5 s of imports)
             trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
         ),
         run_config=tune.RunConfig(
