@@ -86,7 +86,7 @@ def _trains_with_the_files_settings(c: Command) -> bool:
 
 def _needs_what_is_not_here(c: Command) -> str | None:
     for arg in c.argv:
-        if arg.startswith(("/data/", "s3://")) or arg in ("STUDY.yaml", "TRIAL_ID"):
+        if arg.startswith(("/data/", "/shared/", "s3://")) or arg in ("STUDY.yaml", "TRIAL_ID"):
             return arg
     if "--from" in c.argv and not (REPO / c.argv[c.argv.index("--from") + 1]).exists():
         return c.argv[c.argv.index("--from") + 1]
@@ -105,6 +105,9 @@ def _reads_results_nothing_here_makes(c: Command) -> str | None:
 SKIP_RULES: list[tuple[Callable[[Command], object], str]] = [
     (lambda c: "--address" in c.argv or any(a.startswith("cluster/") for a in c.argv),
      "a cluster command (--address or cluster/): needs a Ray cluster"),
+    (lambda c: c.argv[:2] == ("weights", "fetch") and "--mirror" not in c.argv,
+     "downloads from torchvision's servers: no internet here (tests/integration/test_weights.py "
+     "fetches from a mirror on 127.0.0.1)"),
     (_needs_what_is_not_here, "names data, results or a file that only a user has (a placeholder or the full set)"),
     (_trains_with_the_files_settings, "trains with the sweep file's own settings (299 px, 40 epochs): GPU work per the README"),
     (_reads_results_nothing_here_makes, "reads results that only a skipped command of its block makes"),
