@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from abc import ABCMeta, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ __all__ = ["AdoptingSearcher"]
 log = logging.getLogger(__name__)
 
 
-class AdoptingSearcher(Searcher):
+class AdoptingSearcher(Searcher, metaclass=ABCMeta):
     """A searcher that keeps what it issues in storage and adopts its own unknown runs on resume.
 
     Subclasses implement `_suggest_new` (returning `_issue(payload, group)`) and `_readopt`
@@ -91,11 +92,13 @@ class AdoptingSearcher(Searcher):
                  and r["config"]["ray_trial_id"] not in known]
         return [(r["config"], r["group"]) for r in sorted(found, key=lambda r: r["issued"])]
 
+    @abstractmethod
     def _suggest_new(self, trial_id: str) -> dict[str, Any] | str | None:
-        raise NotImplementedError
+        """The next new configuration for `trial_id` (a stage's own choice)."""
 
+    @abstractmethod
     def _readopt(self, trial_id: str, payload: dict[str, Any], group: str) -> None:
-        raise NotImplementedError
+        """Count a re-issued run as issued by this searcher (its point, its Optuna trial)."""
 
     def _recover_studies(self, adopted_groups: set[str]) -> None:
         """After a restore: settle the Optuna trials of runs that are lost (searches only)."""
