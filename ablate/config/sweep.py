@@ -15,8 +15,8 @@ from ablate.config.trial import StrictModel, TrialConfig
 class Objective(StrictModel):
     """One objective of a multi-objective search: a trials-row column and its direction."""
 
-    metric: str
-    mode: Literal["max", "min"]
+    metric: str  # a numeric trials-row column
+    mode: Literal["max", "min"]  # maximise or minimise it
 
 
 _CONSTRAINT = re.compile(r"^\s*(<=|>=|<|>)\s*([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$")
@@ -49,15 +49,16 @@ class SearchConfig(StrictModel):
     """
 
     algorithm: Literal["optuna", "nsga2", "random", "grid"] = "optuna"  # optuna: TPE
-    seed: int = 0
+    seed: int = 0  # seed of the samplers (a replay repeat r uses seed + r)
     num_samples: int = Field(8, ge=1)  # samples per grid point
     # a trials-row column; a list of columns (with a list of modes) makes a multi-objective search
     metric: Annotated[str, _one_or_list({"type": "string"})] = "val_acc"
-    mode: Annotated[Literal["max", "min"], _one_or_list({"enum": ["max", "min"]})] = "max"
+    mode: Annotated[Literal["max", "min"], _one_or_list({"enum": ["max", "min"]})] = "max"  # one per metric
     objectives: list[Objective] = Field(default_factory=list)  # set by a list-valued metric / mode
     # trials-row column -> bound ("<= 5"): Optuna's samplers treat a trial outside as infeasible
     constraints: dict[str, str] = Field(default_factory=dict)
-    max_concurrent: int | None = Field(None, ge=1)
+    max_concurrent: int | None = Field(None, ge=1)  # trials at once; None: as many as the resources allow
+    # dotted config path (or a key that sets several, e.g. model) -> a distribution
     space: dict[str, Distribution] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -104,9 +105,9 @@ class SearchConfig(StrictModel):
 class SchedulerConfig(StrictModel):
     """Early stopping of bad trials."""
 
-    kind: Literal["asha", "none"] = "asha"
+    kind: Literal["asha", "none"] = "asha"  # asha: Ray's ASHA, epochs as time; none: every trial runs to the end
     grace_period: int = Field(2, ge=1)  # epochs before a trial may be stopped
-    reduction_factor: float = Field(3.0, gt=1.0)
+    reduction_factor: float = Field(3.0, gt=1.0)  # ASHA keeps 1 / reduction_factor of the trials at each rung
 
 
 class ResourcesConfig(StrictModel):
@@ -116,10 +117,10 @@ class ResourcesConfig(StrictModel):
     fit, the default) or ``SPREAD`` (across nodes, best effort: one worker per node where it can).
     """
 
-    workers: int = Field(1, ge=1)
+    workers: int = Field(1, ge=1)  # 1: the Tune trial trains itself; 2 or more: a Ray Train TorchTrainer run (DDP)
     gpus_per_worker: float | Literal["auto"] = "auto"  # auto: 1 when the cluster has GPUs
-    cpus_per_worker: float = Field(1.0, gt=0)
-    placement: Literal["PACK", "SPREAD"] = "PACK"
+    cpus_per_worker: float = Field(1.0, gt=0)  # CPUs each worker holds
+    placement: Literal["PACK", "SPREAD"] = "PACK"  # Ray's placement strategy for a trial's workers
 
 
 class AblationConfig(StrictModel):
@@ -129,8 +130,9 @@ class AblationConfig(StrictModel):
     confirmed first (`SweepConfig.stages`).
     """
 
+    # name -> dotted-path overrides of the base, e.g. gate-uniform: {fusion.gate: uniform}
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    include_base: bool = True
+    include_base: bool = True  # run the base itself too (as variant `base`)
     # the seeds of every variant: default confirm.seeds after a confirm stage, else trial.seeds (or trial.seed)
     seeds: list[int] | None = Field(None, min_length=1)
 
@@ -138,8 +140,8 @@ class AblationConfig(StrictModel):
 class ConfirmConfig(StrictModel):
     """After a search: its `top_k` configurations retrained with fresh `seeds` (never stopped early)."""
 
-    top_k: int = Field(3, ge=1)
-    seeds: list[int] = Field(min_length=1)
+    top_k: int = Field(3, ge=1)  # how many of the search's best configurations (by mean search.metric)
+    seeds: list[int] = Field(min_length=1)  # fresh seeds each is retrained with
 
 
 class ProbeConfig(StrictModel):
@@ -149,7 +151,7 @@ class ProbeConfig(StrictModel):
     its rows go to the ``probes`` table and the report's "Shortcut checks" section shows them.
     """
 
-    kind: Literal["source"] = "source"
+    kind: Literal["source"] = "source"  # the source probe (the only kind)
     data: str | None = None  # the data probed (DATA); default: the trial's data.path
     config: str | None = None  # the probe's model (--config, e.g. source-probe); default: this sweep's trial
     within: str | None = None  # probe only this class's sources (--within)
@@ -159,8 +161,8 @@ class ProbeConfig(StrictModel):
 class SweepConfig(StrictModel):
     """One experiment file in `search_spaces/`."""
 
-    name: str
-    description: str = ""
+    name: str  # the sweep's name (default: the file's name); results go to results/<name>
+    description: str = ""  # what the experiment is; `ablate list` shows its first line
     trial: TrialConfig = TrialConfig()
     search: SearchConfig = SearchConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
