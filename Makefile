@@ -7,11 +7,11 @@ BIN := $(VENV)/bin
 LOCK := requirements/lock.txt
 LATEST ?= .venv-latest
 
-.PHONY: install demo test schema lock test-latest clean
+.PHONY: install demo test docs schema lock test-latest clean
 
 $(BIN)/ablate: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -c $(LOCK) -e ".[test]"
+	$(BIN)/python -m pip install -c $(LOCK) -e ".[test,docs]"
 	$(BIN)/python requirements/check_lock.py
 	touch $(BIN)/ablate
 
@@ -32,6 +32,11 @@ demo: install
 test: install
 	$(BIN)/ruff check ablate tests benchmarks
 	$(BIN)/python -m pytest -v -rs --durations=15
+
+# The documentation site (docs/, mkdocs.yml), served at http://127.0.0.1:8000 while you edit it;
+# `make test` builds it with --strict (tests/unit/test_docs.py): a broken link or anchor fails.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 # The JSON Schemas of a sweep file and a bare trial file (search_spaces/*.schema.json), regenerated
 # from the pydantic models after a config field changes; a test fails while they are stale.
