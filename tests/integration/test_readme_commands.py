@@ -1,14 +1,15 @@
-"""Every ``ablate ...`` command in the README (and docs/**/*.md) that is meant to run on a CPU is
-executed here, so that editing a README line is tested and a line cannot rot.
+"""Every ``ablate ...`` command of the documentation (docs/**/*.md) and the README that is meant to
+run on a CPU is executed here, so that editing a documented line is tested and a line cannot rot.
 
 Commands are read from the fenced ``bash``/``sh`` blocks (a ``\\`` continues a line, ``#`` starts a
 comment). Each block runs in a fresh checkout-like folder of its own (``search_spaces/``,
 ``benchmarks/`` and ``../shared`` reachable as in the repository), its commands in order, in
 this process through the CLI's entry point (a ``--local`` run uses the module's Ray instance).
-``DATA/`` (the README's stand-in for the user's data folder) is ``../shared/data/cxr5-real/``.
+``DATA/`` (the docs' stand-in for the user's data folder) is ``../shared/data/cxr5-real/``.
 
 What is not run is decided by `SKIP_RULES`, in order; the first rule that matches a command
-skips it with that rule's reason (``-rs`` lists them). Training commands are shrunk by appending
+skips it with that rule's reason (``-rs`` lists them). A command written again (the README's
+quickstart repeats lines of the docs) runs once, where it first appears. Training commands are shrunk by appending
 ``--set``s (`shrink`); their own flags are parsed and applied first.
 """
 
@@ -28,10 +29,10 @@ from tests.conftest import REPO, ablate_cli
 
 pytestmark = pytest.mark.slow
 
-DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("**/*.md"))]
+DOCS = [*sorted((REPO / "docs").glob("**/*.md")), REPO / "README.md"]  # the README's repeats run in the docs
 FENCE = re.compile(r"^\s*```\s*(\S*)\s*$")
 SHELL = {"bash", "sh", "shell", "console"}
-PLACEHOLDER_DATA = "DATA/"  # the README's stand-in for the user's data folder
+PLACEHOLDER_DATA = "DATA/"  # the docs' stand-in for the user's data folder
 REAL_DATA = "../shared/data/cxr5-real/"  # what stands in for it here
 
 
@@ -41,7 +42,7 @@ class Command:
 
     doc: Path
     line: int  # 1-based, where the command starts
-    block: str  # ``README.md:LINE`` of the block's fence
+    block: str  # ``docs/FILE.md:LINE`` of the block's fence
     argv: tuple[str, ...]  # without the leading ``ablate``
 
     @property
@@ -61,7 +62,7 @@ def read_commands(doc: Path) -> list[Command]:
     while i < len(lines):
         fence = FENCE.match(lines[i])
         if fence:
-            lang, block = (None, "") if lang is not None else (fence.group(1).lower(), f"{doc.name}:{i + 1}")
+            lang, block = (None, "") if lang is not None else (fence.group(1).lower(), f"{doc.relative_to(REPO)}:{i + 1}")
         elif lang in SHELL:
             start, text = i, lines[i].strip()
             while text.endswith("\\") and i + 1 < len(lines):
@@ -77,9 +78,18 @@ def read_commands(doc: Path) -> list[Command]:
 COMMANDS = [c for doc in DOCS for c in read_commands(doc)]
 
 
+def _written_before(c: Command) -> str | None:
+    """Where the same command (its comment aside) first runs, when that is not here: the first
+    place no other rule skips (else its first place)."""
+    same = [o for o in COMMANDS if o.text == c.text]
+    others = [r for r in SKIP_RULES if r[0] is not _written_before]
+    first = next((o for o in same if _skip_reason(o, others) is None), same[0])
+    return first.id if first is not c else None
+
+
 def _trains_with_the_files_settings(c: Command) -> bool:
     """A training command without ``--data``: the sweep file's own data and settings (the
-    paper's 299 px, 40 epochs, 200 test images a class), which the README calls GPU work."""
+    paper's 299 px, 40 epochs, 200 test images a class), which the docs call GPU work."""
     trains = c.argv[0] in ("trial", "run") or c.argv[:2] == ("probe", "loso")
     return trains and "--data" not in c.argv and "--resume" not in c.argv and "--dry-run" not in c.argv
 
@@ -109,7 +119,8 @@ SKIP_RULES: list[tuple[Callable[[Command], object], str]] = [
      "downloads from torchvision's servers: no internet here (tests/integration/test_weights.py "
      "fetches from a mirror on 127.0.0.1)"),
     (_needs_what_is_not_here, "names data, results or a file that only a user has (a placeholder or the full set)"),
-    (_trains_with_the_files_settings, "trains with the sweep file's own settings (299 px, 40 epochs): GPU work per the README"),
+    (_trains_with_the_files_settings, "trains with the sweep file's own settings (299 px, 40 epochs): GPU work per the docs"),
+    (_written_before, "the same command runs where it is written first"),
     (_reads_results_nothing_here_makes, "reads results that only a skipped command of its block makes"),
 ]
 
@@ -117,8 +128,8 @@ SHRINK = {"input_size": "32", "epochs": "1", "data.test_per_class": "20", "seeds
           "search.num_samples": "2", "confirm.seeds": "[1]"}
 
 
-# Commands whose README text says what they reach: they keep their epochs (only 32 px) and must
-# beat chance (0.2) by this much. The README: "the real-image line reached val 0.67 / test 0.66"
+# Commands whose documented text says what they reach: they keep their epochs (only 32 px) and must
+# beat chance (0.2) by this much. docs/trial.md: "the real-image line reached val 0.67 / test 0.66"
 # (64 px); at 32 px, 3 epochs, seed 0: val 0.60, test 0.64.
 LEARNS = {"ablate trial cxr5-sweep --data ../shared/data/cxr5-real/manifest.csv": 0.45}
 
@@ -144,8 +155,8 @@ def shrink(c: Command) -> list[str]:
     return [a for k in dict.fromkeys(keys) for a in ("--set", f"{k}={SHRINK[k]}")]
 
 
-def _skip_reason(c: Command) -> str | None:
-    for rule, reason in SKIP_RULES:
+def _skip_reason(c: Command, rules: list | None = None) -> str | None:
+    for rule, reason in SKIP_RULES if rules is None else rules:
         hit = rule(c)
         if hit:
             return f"{reason}{f': {hit}' if isinstance(hit, str) else ''}"
@@ -157,7 +168,7 @@ _BLOCK_DIRS: dict[str, Path] = {}
 
 @pytest.fixture
 def block_dir(tmp_path_factory) -> Callable[[str], Path]:
-    """A folder laid out like the checkout, one per block: the README's relative paths resolve."""
+    """A folder laid out like the checkout, one per block: the docs' relative paths resolve."""
 
     def get(block: str) -> Path:
         if block not in _BLOCK_DIRS:
@@ -207,12 +218,12 @@ def test_readme_command_runs(cmd: Command, block_dir, local_ray, capsys, monkeyp
 
 
 def test_every_claim_names_a_readme_command():
-    """A README edit that changes a line `LEARNS` checks makes this fail, not the check vanish."""
+    """An edit that changes a documented line `LEARNS` checks makes this fail, not the check vanish."""
     assert all(any(c.text.startswith(k) for c in COMMANDS) for k in LEARNS)
 
 
 def test_the_extractor_finds_the_readme_commands_and_most_run():
-    """The extractor finds the README's commands, and the skip rules leave most of them to run."""
+    """The extractor finds the documented commands, and the skip rules leave most of them to run."""
     ran = [c for c in COMMANDS if _skip_reason(c) is None]
     assert len(COMMANDS) >= 20 and len(ran) >= len(COMMANDS) // 2, [c.text for c in ran]
     assert {"list", "trial", "run", "report", "replay", "probe"} <= {c.argv[0] for c in ran}
