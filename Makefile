@@ -21,7 +21,7 @@ install: $(BIN)/ablate
 # six Optuna trials of the modified MobileNetV3-small at 64 px (PCB channels, fusion placement,
 # gate, dropout, the Adam->SGD schedule), ASHA stopping the poor ones; ends by printing the best
 # trials. The small-set rules pick batch 32 and BatchNorm momentum 0.09 for the 1,040 training
-# images (README: "Small training sets"); times are in the README.
+# images (docs/trial.md: "Small training sets"); times are in docs/getting-started.md.
 demo: install
 	rm -rf results/demo
 	$(BIN)/ablate run cxr5-sweep --local --data synthetic --results results/demo \

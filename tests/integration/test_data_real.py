@@ -20,7 +20,7 @@ pytestmark = [
 ]
 
 
-# the README's table: source label -> class, where a scenario merges classes
+# the scenarios of data.scenario (docs/reference/sweep-file.md): source label -> class, where a scenario merges classes
 MERGED = {
     "cxr5": {},
     "cxr4": {"bacterial_pneumonia": "pneumonia", "viral_pneumonia": "pneumonia"},
