@@ -225,5 +225,6 @@ def test_every_claim_names_a_readme_command():
 def test_the_extractor_finds_the_readme_commands_and_most_run():
     """The extractor finds the documented commands, and the skip rules leave most of them to run."""
     ran = [c for c in COMMANDS if _skip_reason(c) is None]
-    assert len(COMMANDS) >= 20 and len(ran) >= len(COMMANDS) // 2, [c.text for c in ran]
+    distinct = {c.text for c in COMMANDS}  # a repeated command runs once
+    assert len(distinct) >= 20 and len(ran) >= len(distinct) // 2, [c.text for c in ran]
     assert {"list", "trial", "run", "report", "replay", "probe"} <= {c.argv[0] for c in ran}
