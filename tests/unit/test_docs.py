@@ -90,6 +90,7 @@ def test_the_site_builds_strict(tmp_path):
 def test_a_broken_anchor_fails_the_build(tmp_path):
     shutil.copy(REPO / "mkdocs.yml", tmp_path)
     shutil.copytree(REPO / "docs", tmp_path / "docs")
+    (tmp_path / "ablate").symlink_to(REPO / "ablate")  # what mkdocs.yml watches and documents
     with open(tmp_path / "docs" / "index.md", "a") as f:
         f.write("\nSee [the rules](trial.md#no-such-section).\n")
     r = _mkdocs_build(tmp_path, tmp_path / "site")
