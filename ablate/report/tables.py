@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ablate.report import stats
+from ablate.report.claims import claims_section
 from ablate.report.cells import (
     PAPER_TEST_IMAGES,
     ROW_NOTE,
@@ -291,7 +292,7 @@ def robustness(res: Results, alpha: float = stats.ALPHA) -> Section | None:
 
 
 SECTIONS: dict[str, Callable[[Results, float], Section | None]] = {
-    "backbones": backbones, "kfold": kfold, "scenarios": scenarios, "per_class": per_class,
+    "claims": claims_section, "backbones": backbones, "kfold": kfold, "scenarios": scenarios, "per_class": per_class,
     "robustness": robustness, "confirm": confirmed, "ablation": ablation, "search": search_summary,
     "shortcuts": shortcut_checks, "pareto": pareto_section, "legend": legend_section,
 }
