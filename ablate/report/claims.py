@@ -399,4 +399,6 @@ def claims_section(res: Results, alpha: float = stats.ALPHA) -> Section | None:
     ]
     df = pd.DataFrame(rows).reindex(columns=COLUMNS)
     df[["seeds", "test_images"]] = df[["seeds", "test_images"]].astype("Int64")
+    for col in ("seeds_needed", "images_needed"):  # counts, or "inf"
+        df[col] = pd.Series([r.get(col) for r in rows], index=df.index, dtype=object)
     return Section("claims", "Claims of the paper: verdicts", df, notes)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 
-from scipy import optimize
+from scipy import integrate, optimize
 from scipy import stats as sps
 
 __all__ = [
@@ -49,7 +49,16 @@ def paired_t_power(diff: float, sd: float, n: int, alpha: float = 0.05) -> float
         return math.nan
     df, nc = n - 1, abs(diff) / sd * math.sqrt(n)
     crit = sps.t.ppf(1 - alpha / 2, df)
-    return float(sps.nct.sf(crit, df, nc) + sps.nct.cdf(-crit, df, nc))
+    return _nct_sf(crit, df, nc) + _nct_sf(crit, df, -nc)
+
+
+def _nct_sf(c: float, df: int, nc: float) -> float:
+    """P(T > c) for T noncentral t; scipy's ``nct`` returns NaN for a large noncentrality on few
+    degrees of freedom, where the integral over the chi-square variable is used instead."""
+    val = float(sps.nct.sf(c, df, nc))
+    if math.isfinite(val):
+        return val
+    return float(integrate.quad(lambda v: sps.norm.sf(c * math.sqrt(v / df) - nc) * sps.chi2.pdf(v, df), 0, math.inf)[0])
 
 
 def paired_t_mdd(sd: float, n: int, alpha: float = 0.05, power: float = POWER) -> float:

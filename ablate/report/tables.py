@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from ablate.report import stats
-from ablate.report.claims import claims_section
 from ablate.report.cells import (
     PAPER_TEST_IMAGES,
     ROW_NOTE,
@@ -36,6 +35,7 @@ from ablate.report.cells import (
     _pct,
     _where,
 )
+from ablate.report.claims import claims_section
 from ablate.report.legend import legend_section
 from ablate.report.paper import PAPER
 from ablate.report.pareto import pareto_section
