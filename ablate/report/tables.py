@@ -35,7 +35,7 @@ from ablate.report.cells import (
     _pct,
     _where,
 )
-from ablate.report.claims import claims_section
+from ablate.report.claims_table import claims_section
 from ablate.report.legend import legend_section
 from ablate.report.paper import PAPER
 from ablate.report.pareto import pareto_section

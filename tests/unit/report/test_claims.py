@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from ablate.report import stats
-from ablate.report.claims import CLAIMS, claims_section, decide, verdict, what_would_decide
+from ablate.report.claims import CLAIMS, decide, verdict, what_would_decide
+from ablate.report.claims_table import claims_section
 from ablate.report.power import paired_t_n
 from ablate.report.render import render
 from ablate.report.tables import build_sections
