@@ -45,6 +45,8 @@ ORIGINALS = ("vgg16", "inception_v3", "resnet18", "densenet121", "squeezenet1_0"
 
 
 def _side(backbone: str, variant: str, scenario: str = "cxr5", **cfg: Any) -> dict[str, Any]:
+    """The rows of one model: a modified one with the paper's dynamic gate unless `cfg` says otherwise."""
+    cfg = {"fusion.gate": "dynamic", **cfg} if variant == "modified" else cfg
     return {"backbone": backbone, "variant": variant, "scenario": scenario, **{f"cfg.{k}": v for k, v in cfg.items()}}
 
 
@@ -69,12 +71,12 @@ def _claims() -> tuple[Claim, ...]:
     out = []
     for scen in ("cxr5", "cxr4", "cxr3"):
         out.append(Claim(f"modified>original:{MOBILE}:{scen}",
-                         f"The modification makes MobileNetV3-small more accurate on {scen.upper()}", "Table 5",
+                         f"The modification makes MobileNetV3-small more accurate on CXR-{scen[-1]}", "Table 5",
                          _side(MOBILE, "modified", scen), (_side(MOBILE, "original", scen),),
                          paper=PAPER["table5"][scen]))
     for scen in ("cxr5", "cxr4", "cxr3"):
         out.append(Claim(f"modified>original:{RESNET}:{scen}",
-                         f"The modification makes ResNet18 more accurate on {scen.upper()}", "Tables 10, 13",
+                         f"The modification makes ResNet18 more accurate on CXR-{scen[-1]}", "Tables 10, 13",
                          _side(RESNET, "modified", scen), (_side(RESNET, "original", scen),),
                          paper=(PAPER["covidx_ct"]["modified resnet18"]["acc"], PAPER["table10"][RESNET]),
                          paper_note="the paper's numbers are on COVIDx-CT (it ran ResNet18 on CT only)"))
@@ -85,6 +87,7 @@ def _claims() -> tuple[Claim, ...]:
                      paper_note="MB; the paper's modified size is on COVIDx (Table 7, 3 classes) and larger"))
     out.append(Claim("best-of-seven", "The modified MobileNetV3-small is the most accurate of the seven models on "
                      "CXR-5", "Table 2", _side(MOBILE, "modified"), tuple(_side(b, "original") for b in ORIGINALS),
+                     paper=(PAPER["table5"]["cxr5"][0], max(PAPER["table2"].values())),
                      extra={"paper_rivals": PAPER["table2"]}))
     for form, table in (("form1", "Table 15"), ("form2", "Table 16")):
         out.append(Claim(f"robust:{form}", f"The modified MobileNetV3-small is more accurate than the original at "
@@ -93,7 +96,7 @@ def _claims() -> tuple[Claim, ...]:
     for gate in ("uniform", "static"):
         out.append(Claim(f"gate:dynamic>{gate}", f"The dynamic (per-sample) gate beats a {'plain sum' if gate == 'uniform' else 'static weight per tap'} "
                          "(modified MobileNetV3-small, CXR-5)", "implied, not run",
-                         _side(MOBILE, "modified", **{"fusion.gate": "dynamic"}),
+                         _side(MOBILE, "modified"),
                          (_side(MOBILE, "modified", **{"fusion.gate": gate}),)))
     out.append(Claim("held-out-source", "The accuracy holds on a source the model never saw (modified "
                      "MobileNetV3-small, CXR-5)", "not asked", _side(MOBILE, "modified"), (_side(MOBILE, "modified"),),

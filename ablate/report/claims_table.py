@@ -22,6 +22,7 @@ from ablate.report.runs import (
     compare,
     ok_trials,
     paired_runs,
+    paper_data,
     runs_by_config,
     select_config,
 )
@@ -35,7 +36,8 @@ __all__ = ["claims_section"]
 def _match(t: pd.DataFrame, where: dict[str, Any], held_out: bool = False) -> pd.DataFrame:
     keep = pd.Series(True, index=t.index)
     for col, val in where.items():
-        keep &= (t[col] == val) if col in t.columns else (val is None)
+        if col in t.columns:  # a config key older results lack does not filter
+            keep &= t[col] == val
     held = t["cfg.data.hold_out_source"].notna() if "cfg.data.hold_out_source" in t else pd.Series(False, index=t.index)
     masked = t["cfg.data.mask"].fillna("none") != "none" if "cfg.data.mask" in t else pd.Series(False, index=t.index)
     return t[keep & (held if held_out else ~held) & ~masked]
@@ -54,8 +56,9 @@ def _closest(sets: list[RunSet], to: RunSet) -> RunSet:
 
 
 def _label(where: dict[str, Any]) -> str:
+    gate = where.get("cfg.fusion.gate")
     return " ".join(str(v) for k, v in where.items() if k != "cfg.fusion.gate") + (
-        f" gate {where['cfg.fusion.gate']}" if "cfg.fusion.gate" in where else "")
+        f" gate {gate}" if gate not in (None, "dynamic") else "")
 
 
 def _seed_paired(acc_a: dict[int, float], acc_b: dict[int, float], n_img: int) -> stats.Comparison:
@@ -182,6 +185,8 @@ def _row(claim: Claim, dataset: str, out: _Outcome) -> tuple[dict[str, Any], sta
     row: dict[str, Any] = {"dataset": dataset, "claim": claim.id, "statement": claim.statement, "table": claim.table}
     if claim.paper:
         row["paper_values"] = f"{claim.paper[0]:g} vs {claim.paper[1]:g}" + (f" ({claim.paper_note})" if claim.paper_note else "")
+        if claim.metric != "params":
+            row["paper_diff_%"] = round(claim.paper[0] - claim.paper[1], 2)
     if out.missing or not out.comps:
         row.update(verdict="not run", note=f"needs {out.missing or 'the rows of both sides'}")
         return row, None, math.nan
@@ -222,7 +227,7 @@ def claims_section(res: Results, alpha: float = stats.ALPHA) -> Section | None:
     t = ok_trials(res)
     if t.empty or "backbone" not in t:
         return None
-    preds, rows = TestPredictions(res.predictions), []
+    preds, rows, blank = TestPredictions(res.predictions), [], False
     for dataset in sorted(t.dataset.unique()):
         td = t[t.dataset == dataset]
         found = [(claim, _evaluate(claim, td, res, preds)) for claim in CLAIMS]
@@ -238,6 +243,9 @@ def claims_section(res: Results, alpha: float = stats.ALPHA) -> Section | None:
             q = p if math.isnan(q) and "same_test_as" in claim.extra else q  # the other row was not run
             if c is not None:
                 _finish(row, claim, c, q, o.exact, alpha)
+            if paper_data(dataset, claim.a["scenario"]) is None:  # never the paper's numbers beside synthetic
+                row["paper_values"] = row["paper_diff_%"] = None
+                blank = True
             rows.append(row)
     if not rows:
         return None
@@ -259,8 +267,10 @@ def claims_section(res: Results, alpha: float = stats.ALPHA) -> Section | None:
         "images per model at which one run per model would (two proportions, arcsine; an upper bound for paired "
         "predictions). ablate.report.power; docs/claims.md.",
     ]
+    if blank:
+        notes.append("paper_values and paper_diff_% are left blank beside the synthetic set (the paper's numbers are "
+                     "for real chest X-rays); seeds_needed and images_needed still aim at the paper's difference.")
     df = pd.DataFrame(rows).reindex(columns=COLUMNS)
-    df[["seeds", "test_images"]] = df[["seeds", "test_images"]].astype("Int64")
-    for col in ("seeds_needed", "images_needed"):  # counts, or "inf"
+    for col in ("seeds", "test_images", "seeds_needed", "images_needed"):  # counts (or "inf"), blank when not run
         df[col] = pd.Series([r.get(col) for r in rows], index=df.index, dtype=object)
     return Section("claims", "Claims of the paper: verdicts", df, notes)

@@ -19,6 +19,7 @@ from ablate.results.store import Results
 from tests.unit.report.test_tables import _trial
 
 MOD = "modified>original:mobilenet_v3_small:cxr5"
+REAL = "/data/cxr5-real/manifest.csv"  # real chest X-rays: the paper's numbers stand beside them
 
 
 def _res(*trials, robustness: pd.DataFrame | None = None) -> Results:
@@ -78,7 +79,7 @@ def test_what_would_decide_by_hand():
 
 
 def test_planted_difference_is_supported_and_missing_rows_are_named():
-    sec = claims_section(_res(*_pair(0.85, 0.65, 5)))
+    sec = claims_section(_res(*_pair(0.85, 0.65, 5, path=REAL)))
     assert sec.key == "claims"
     rows = {r["claim"]: r for r in sec.table.to_dict("records")}
     r = rows[MOD]
@@ -89,6 +90,8 @@ def test_planted_difference_is_supported_and_missing_rows_are_named():
     assert "needs vgg16 original cxr5" in rows["best-of-seven"]["note"]
     assert rows["params:modified<original"]["verdict"] == "contradicted"  # the fixture's modified has more params
     assert len(rows) == len(CLAIMS)
+    syn = _rows(_res(*_pair(0.85, 0.65, 5)))[MOD]  # the paper's numbers never stand beside the synthetic set
+    assert syn["verdict"] == "supported" and pd.isna(syn["paper_values"]) and pd.isna(syn["paper_diff_%"])
 
 
 def test_opposite_effect_is_contradicted_and_one_seed_is_not_decided():
@@ -110,10 +113,10 @@ def test_identical_variants_are_not_decided_with_a_finite_number_of_seeds():
 
 
 def test_gate_ablation_and_noise_levels_and_held_out_source():
-    gate = [_trial(f"g{s}", s, 0.6, extra={"cfg.fusion.gate": "uniform"}) for s in range(3)]
-    held = [_trial(f"h{s}", s, 0.3, extra={"cfg.fusion.gate": "dynamic", "cfg.data.hold_out_source": "DS1"})
+    gate = [_trial(f"g{s}", s, 0.6, path=REAL, extra={"cfg.fusion.gate": "uniform"}) for s in range(3)]
+    held = [_trial(f"h{s}", s, 0.3, path=REAL, extra={"cfg.fusion.gate": "dynamic", "cfg.data.hold_out_source": "DS1"})
             for s in range(3)]
-    pairs = _pair(0.85, 0.84, 3, extra={"cfg.fusion.gate": "dynamic"})
+    pairs = _pair(0.85, 0.84, 3, path=REAL, extra={"cfg.fusion.gate": "dynamic"})
     levels = [(1.0, 1.0), (1.0, 3.0)]
     rob = pd.DataFrame([{"trial_id": f"{v}{s}", "form": "form1", "n": n, "m": m, "n_images": 200,
                          "accuracy": (0.8 if v == "m" else 0.5) - 0.01 * m + 0.01 * s}
