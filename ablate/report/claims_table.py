@@ -106,7 +106,7 @@ def _robust(res: Results, form: str, a: RunSet, b: RunSet, out: _Outcome) -> Non
         acc = g.set_index("trial_id").accuracy
         per = [{s: float(acc[rs.trials[s]]) for s in rs.seeds if rs.trials[s] in acc.index} for rs in (a, b)]
         out.comps.append(_seed_paired(per[0], per[1], int(g.n_images.iloc[0])))
-        out.rivals.append(f"{form} n={n:g} m={m:g}")
+        out.rivals.append(f"{_label_rs(b)} at {form} n={n:g} m={m:g}")
         key = PAPER["table15"].get(int(m)) if form == "form1" else PAPER["table16"].get(round(float(n), 2))
         out.papers.append((key[1], key[0]) if key else None)  # the paper's tables list (original, modified)
 
@@ -212,7 +212,7 @@ def _finish(row: dict[str, Any], claim: Claim, c: stats.Comparison, p_holm: floa
     row["verdict"] = "contradicted" if exact == "contradicted" else v
     if row["verdict"] != "not decided":
         return
-    paper_diff = row.get("paper_diff_%")
+    paper_diff = row.get("paper_diff_%", claim.extra.get("paper_acc_diff"))
     dec = what_would_decide(c, None if paper_diff is None else paper_diff / 100, alpha)
     row["detectable_diff_%"] = _pct(dec.get("detectable"))
     row["seeds_needed"], row["images_needed"] = _count(dec.get("seeds")), _count(dec.get("images"))
