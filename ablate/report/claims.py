@@ -135,10 +135,23 @@ def decide(comps: list[stats.Comparison]) -> tuple[int, float]:
 
 def what_would_decide(comp: stats.Comparison, paper_diff: float | None, alpha: float) -> dict[str, Any]:
     """The smallest difference this run detects at 80 % power, and the seeds / test images that
-    would detect the paper's difference (fractions; see `ablate.report.power`)."""
+    would detect the paper's difference (fractions; see `ablate.report.power`).
+
+    A comparison without per-seed differences (seed-pooled counts of different images: the
+    held-out source) is sized as two proportions on the pooled images."""
     n, n_img = len(comp.seeds), comp.n_images
-    sd = float(np.std(comp.diff_per_seed, ddof=1)) if n >= 3 else math.nan
-    pbar = (comp.acc_a + comp.acc_b) / 2
+    base, pbar = min(comp.acc_a, comp.acc_b), (comp.acc_a + comp.acc_b) / 2
+    target, what = (paper_diff, "the paper's") if paper_diff else (abs(comp.diff), "the observed")
+    if not comp.diff_per_seed:  # pooled counts: one proportion per side
+        pooled = n * n_img
+        out: dict[str, Any] = {"detectable": power.two_proportion_mdd(base, pooled, alpha),
+                               "how": f"seed-pooled counts ({n} x {n_img} images): two proportions"}
+        if target and base + target < 1:
+            out["images"] = power.two_proportion_n(base + target, base, alpha)
+            out["seeds"] = math.ceil(out["images"] / max(n_img, 1))
+            out["target"] = f"{what} {_pct(target)} pts"
+        return out
+    sd = float(np.std(comp.diff_per_seed, ddof=1)) if len(comp.diff_per_seed) >= 3 else math.nan
     if n >= 3 and sd > 0:
         spread, how = sd, f"seed SD of the paired differences {_pct(sd)} pts"
     else:
@@ -147,12 +160,10 @@ def what_would_decide(comp: stats.Comparison, paper_diff: float | None, alpha: f
         how = f"{why}: SD from the test size, sqrt(2p(1-p)/{n_img}) = {_pct(spread)} pts"
     if not spread > 0:
         return {"how": "cannot be estimated: no spread between seeds and every prediction right (or wrong)"}
-    mdd = power.paired_t_mdd(spread, n, alpha) if n >= 3 else power.two_proportion_mdd(min(comp.acc_a, comp.acc_b), n_img, alpha)
-    target, what = (paper_diff, "the paper's") if paper_diff else (abs(comp.diff), "the observed")
-    out: dict[str, Any] = {"detectable": mdd, "how": how}
+    mdd = power.paired_t_mdd(spread, n, alpha) if n >= 3 else power.two_proportion_mdd(base, n_img, alpha)
+    out = {"detectable": mdd, "how": how}
     if target:
         out["seeds"] = power.paired_t_n(target, spread, alpha)
-        base = min(comp.acc_a, comp.acc_b)
         out["images"] = power.two_proportion_n(base + target, base, alpha) if base + target < 1 else math.nan
         out["target"] = f"{what} {_pct(target)} pts"
     return out

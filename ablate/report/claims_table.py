@@ -195,7 +195,7 @@ def _row(claim: Claim, dataset: str, out: _Outcome) -> tuple[dict[str, Any], sta
     if paper and claim.metric != "params":
         row["paper_values"] = f"{paper[0]:g} vs {paper[1]:g}" + (f" ({claim.paper_note})" if claim.paper_note else "")
         row["paper_diff_%"] = round(paper[0] - paper[1], 2)
-    row.update({"compared": f"{_label(claim.a) if claim.metric != 'held_out' else 'held out'} vs {out.rivals[i]}"
+    row.update({"compared": (out.rivals[i] if claim.metric == "held_out" else f"{_label(claim.a)} vs {out.rivals[i]}")
                 + (f" (deciding of {len(out.comps)})" if len(out.comps) > 1 else ""),
                 "ours_a_%": _pct(c.acc_a), "ours_b_%": _pct(c.acc_b), "diff_%": _pct(c.diff),
                 "diff_ci_%": _ci(c.low, c.high), "test": c.test, "seeds": len(c.seeds), "test_images": c.n_images,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ablate.report import stats
+from ablate.report import power, stats
 from ablate.report.claims import CLAIMS, decide, verdict, what_would_decide
 from ablate.report.claims_table import claims_section
 from ablate.report.power import paired_t_n
@@ -130,6 +130,12 @@ def test_gate_ablation_and_noise_levels_and_held_out_source():
     assert rows["robust:form2"]["verdict"] == "not run"
     h = rows["held-out-source"]
     assert h["verdict"] == "contradicted" and "Fisher" in h["test"] and h["diff_%"] < -30
+    assert h["compared"].startswith("held out DS1")
+    pooled = what_would_decide(stats.Comparison(seeds=(0, 1, 2), n_images=20, acc_a=0.5, acc_b=0.7, diff=-0.2,
+                                                low=math.nan, high=math.nan, ci_method="", p_value=0.2, test="",
+                                                p_per_seed=(), diff_per_seed=()), None, 0.05)
+    assert pooled["how"] == "seed-pooled counts (3 x 20 images): two proportions"
+    assert pooled["images"] == power.two_proportion_n(0.7, 0.5) and pooled["seeds"] == math.ceil(pooled["images"] / 20)
 
 
 def test_claims_come_first_in_every_format(tmp_path):
