@@ -94,3 +94,13 @@ def test_each_in_an_ablation_variant_becomes_one_variant_per_source(tmp_path):
     assert out.ablation.variants["held-out-B"] == {"data.hold_out_source": "B"}
     assert out.trial.data.hold_out_source is None and "data.hold_out_source" not in out.search.space
     assert hold_out_axis(out) is out  # resolved: unchanged
+
+
+def test_variant_held_out_names_every_source_it_became(tmp_path):
+    from ablate.study.plan import _held_out_variants
+
+    sweep = validate_sweep({"name": "s", "trial": _trial(_manifest(tmp_path, ROWS), None).model_dump(mode="json"),
+                            "ablation": {"variants": {"held-out": {"data.hold_out_source": "each"},
+                                                      "no-dropout": {"fusion.dropout": 0.0}}}})
+    out = hold_out_axis(sweep)
+    assert _held_out_variants(out, ["held-out", "no-dropout"]) == ["held-out-A", "held-out-B", "held-out-C", "no-dropout"]
