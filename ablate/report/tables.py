@@ -35,6 +35,7 @@ from ablate.report.cells import (
     _pct,
     _where,
 )
+from ablate.report.claims_table import claims_section
 from ablate.report.legend import legend_section
 from ablate.report.paper import PAPER
 from ablate.report.pareto import pareto_section
@@ -291,7 +292,7 @@ def robustness(res: Results, alpha: float = stats.ALPHA) -> Section | None:
 
 
 SECTIONS: dict[str, Callable[[Results, float], Section | None]] = {
-    "backbones": backbones, "kfold": kfold, "scenarios": scenarios, "per_class": per_class,
+    "claims": claims_section, "backbones": backbones, "kfold": kfold, "scenarios": scenarios, "per_class": per_class,
     "robustness": robustness, "confirm": confirmed, "ablation": ablation, "search": search_summary,
     "shortcuts": shortcut_checks, "pareto": pareto_section, "legend": legend_section,
 }

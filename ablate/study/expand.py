@@ -17,6 +17,8 @@ from ablate.search.ablation import expand_ablation
 from ablate.search.stages import StageTrial, ablation_trials, fold_values
 from ablate.search.sweep import resolve_sweep
 
+_HELD = "data.hold_out_source"
+
 __all__ = ["expand_hold_out", "hold_out_axis", "local_trials", "probe_trials"]
 
 
@@ -38,24 +40,35 @@ def expand_hold_out(cfg: TrialConfig, sources: list[str] | None = None) -> list[
 
 
 def hold_out_axis(sweep: SweepConfig, data: str | None = None, sources: list[str] | None = None) -> SweepConfig:
-    """``data.hold_out_source: each`` as ``ablate run`` runs it: the grid axis
-    ``data.hold_out_source: {grid: [null, <each source that can be held out>]}`` of the search,
-    resolved from the data (`data`: the ``--data`` override) before Ray starts; the sweep
-    unchanged without ``each``.
+    """``data.hold_out_source: each`` as ``ablate run`` runs it, resolved from the data (`data`: the
+    ``--data`` override) before Ray starts; the sweep unchanged without ``each``:
+
+    * in the trial: the grid axis ``data.hold_out_source: {grid: [null, <each source that can be
+      held out>]}`` of the search;
+    * in an ablation variant (``held-out: {data.hold_out_source: each}``): one variant per such
+      source, ``held-out-<source>``, in the variant's place (the base is the in-distribution run).
 
     Raises:
         DataError: no source can be held out.
         ConfigError: the search space already has a ``data.hold_out_source`` axis.
     """
-    if sweep.trial.data.hold_out_source != EACH:
+    in_trial = sweep.trial.data.hold_out_source == EACH
+    variants = sweep.ablation.variants if sweep.ablation is not None else {}
+    in_variants = [n for n, v in variants.items() if v.get(_HELD) == EACH]
+    if not in_trial and not in_variants:
         return sweep
-    if "data.hold_out_source" in sweep.search.space:
+    if in_trial and _HELD in sweep.search.space:
         raise ConfigError("data.hold_out_source is each and also a search.space axis: keep one of them")
     if sources is None:
         sources = each_source(sweep.trial.data if data is None else sweep.trial.data.model_copy(update={"path": data}))
     raw = sweep.model_dump(mode="json")
-    raw["trial"]["data"]["hold_out_source"] = None
-    raw["search"]["space"]["data.hold_out_source"] = {"grid": [None, *sources]}
+    if in_trial:
+        raw["trial"]["data"]["hold_out_source"] = None
+        raw["search"]["space"][_HELD] = {"grid": [None, *sources]}
+    if in_variants:
+        raw["ablation"]["variants"] = {
+            name: ov for n, v in variants.items()
+            for name, ov in ([(f"{n}-{s}", {**v, _HELD: s}) for s in sources] if n in in_variants else [(n, v)])}
     return resolve_sweep(validate_sweep(raw, source=f"sweep {sweep.name}"), source=f"sweep {sweep.name}")
 
 

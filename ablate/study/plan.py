@@ -235,6 +235,12 @@ def _run_would_refuse(sweep: SweepConfig) -> str | None:
     return None
 
 
+def _held_out_variants(sweep: SweepConfig, variants: list[str]) -> list[str]:
+    """``--variant held-out`` names every variant ``held-out: {data.hold_out_source: each}`` became."""
+    known = sweep.ablation.variants if sweep.ablation is not None else {}
+    return [n for v in variants for n in ([v] if v in known else [k for k in known if k.startswith(f"{v}-")] or [v])]
+
+
 def plan_study(
     command: Command,
     sweep_or_config: str | Path,
@@ -260,7 +266,7 @@ def plan_study(
     study = Study(absolute_paths(sweep), command, results_folder(sweep, results), list(variants or []),
                   address, local)
     preflight(study)
-    notes = []
+    notes, chosen = [], list(study.variants)
     if command == "trial":
         notes.append(_run_would_refuse(study.sweep))
         stages: tuple[Stage, ...] = (FixedStage(
@@ -271,9 +277,10 @@ def plan_study(
         plan_sweep = study.sweep
     else:
         plan_sweep = hold_out_axis(study.sweep, sources=study.hold_out_sources)
-        stages = plan_stages(plan_sweep, study.results_dir.resolve(), study.variants, study.probe)
+        chosen = _held_out_variants(plan_sweep, study.variants)
+        stages = plan_stages(plan_sweep, study.results_dir.resolve(), chosen, study.probe)
     note = phase_note(study.sweep.trial)
     if note is not None and not (command == "run" and "phases.0.epochs" in study.sweep.search.space):
         notes.append(note)
-    return Plan(command, plan_sweep, study.results_dir, stages, tuple(study.variants),
+    return Plan(command, plan_sweep, study.results_dir, stages, tuple(chosen),
                 tuple(n for n in notes if n))

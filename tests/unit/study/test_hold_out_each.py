@@ -80,3 +80,27 @@ def test_ablate_run_resolves_each_before_ray_starts(tmp_path, monkeypatch):
     api.run_sweep(str(sweep), results=tmp_path / "res", local=True)
     assert given["sweep"].search.space["data.hold_out_source"].model_dump()["grid"] == [None, "A", "B", "C"]
     assert given["sweep"].trial.data.hold_out_source is None
+
+
+def test_each_in_an_ablation_variant_becomes_one_variant_per_source(tmp_path):
+    path = _manifest(tmp_path, ROWS)
+    sweep = validate_sweep({"name": "s", "trial": _trial(path, None).model_dump(mode="json"),
+                            "search": {"algorithm": "grid", "num_samples": 1},
+                            "ablation": {"variants": {"no-dropout": {"fusion.dropout": 0.0},
+                                                      "held-out": {"data.hold_out_source": "each"},
+                                                      "pcb-16": {"fusion.pcb_channels": 16}}}})
+    out = hold_out_axis(sweep)
+    assert list(out.ablation.variants) == ["no-dropout", "held-out-A", "held-out-B", "held-out-C", "pcb-16"]
+    assert out.ablation.variants["held-out-B"] == {"data.hold_out_source": "B"}
+    assert out.trial.data.hold_out_source is None and "data.hold_out_source" not in out.search.space
+    assert hold_out_axis(out) is out  # resolved: unchanged
+
+
+def test_variant_held_out_names_every_source_it_became(tmp_path):
+    from ablate.study.plan import _held_out_variants
+
+    sweep = validate_sweep({"name": "s", "trial": _trial(_manifest(tmp_path, ROWS), None).model_dump(mode="json"),
+                            "ablation": {"variants": {"held-out": {"data.hold_out_source": "each"},
+                                                      "no-dropout": {"fusion.dropout": 0.0}}}})
+    out = hold_out_axis(sweep)
+    assert _held_out_variants(out, ["held-out", "no-dropout"]) == ["held-out-A", "held-out-B", "held-out-C", "no-dropout"]
