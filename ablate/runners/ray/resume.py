@@ -57,7 +57,8 @@ def resumable_sweep(sweep: SweepConfig, results_dir: Path, exp_paths: list[str],
         raise ConfigError(f"nothing to resume: no run of sweep {sweep.name!r} at {exp_paths[0]}")
     if not stored.is_file():
         return sweep
-    before = SweepConfig.model_validate_json(stored.read_text())
+    # tracking (`tracking:`, --track) is this run's choice, not the sweep's: it is never taken from the stored file
+    before = SweepConfig.model_validate_json(stored.read_text()).model_copy(update={"tracking": sweep.tracking})
     if before != sweep:
         console.print(f"[yellow]note:[/] resuming with the sweep as it was when the run began ({stored}); "
                       "the file or --set values differ now", highlight=False)
