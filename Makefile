@@ -11,7 +11,7 @@ LATEST ?= .venv-latest
 
 $(BIN)/ablate: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -c $(LOCK) -e ".[test]"
+	$(BIN)/python -m pip install -c $(LOCK) -e ".[test,mlflow,wandb]"
 	$(BIN)/python requirements/check_lock.py
 	touch $(BIN)/ablate
 
@@ -39,12 +39,12 @@ schema: install
 	$(BIN)/ablate schema -o search_spaces/sweep.schema.json
 	$(BIN)/ablate schema --trial -o search_spaces/trial.schema.json
 
-# The lock: what a fresh `pip install -e ".[test]"` resolves today (pyproject.toml's ranges), every
+# The lock: what a fresh `pip install -e ".[test,mlflow,wandb]"` resolves today (pyproject.toml's ranges), every
 # version exact. Run after changing a dependency, then commit requirements/lock.txt.
 lock:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(PYTHON) -m venv "$$tmp/venv" && \
-	"$$tmp/venv/bin/python" -m pip install -q -e ".[test]" && \
+	"$$tmp/venv/bin/python" -m pip install -q -e ".[test,mlflow,wandb]" && \
 	{ echo "# Exact versions of a fresh install of pyproject.toml's ranges: \`make lock\` wrote it on $$(date -u +%F)."; \
 	  echo "# make install / the README install with -c requirements/lock.txt; make test-latest ignores it."; \
 	  "$$tmp/venv/bin/python" -m pip freeze --all --exclude-editable | grep -viE '^(ablate|pip)( |=|@)'; } > $(LOCK)
@@ -54,7 +54,7 @@ lock:
 # the lock, then the suite (all of it but the lock check of `make install`).
 test-latest:
 	test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
-	$(LATEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e ".[test]"
+	$(LATEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e ".[test,mlflow,wandb]"
 	$(LATEST)/bin/python requirements/check_lock.py --diff
 	$(LATEST)/bin/ruff check ablate tests benchmarks
 	$(LATEST)/bin/python -m pytest -v -rs --durations=15 $(PYTEST_ARGS)
