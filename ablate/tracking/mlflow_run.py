@@ -27,7 +27,8 @@ def tracking_uri(tracker: MlflowTracking, results_dir: str | Path) -> str:
 
 def bound_requests(uri: str) -> None:
     """Set what this process's MLflow client needs for `uri`: short HTTP retries for a server; for a
-    ``file://`` store (in maintenance mode since MLflow 3.7), ``MLFLOW_ALLOW_FILE_STORE`` (asked for by name)."""
+    ``file://`` store, ``MLFLOW_ALLOW_FILE_STORE`` (MLflow 3.18 refuses a file store, "in maintenance
+    mode", without it; the user named the store)."""
     if uri.startswith(("http://", "https://")):
         for k, v in HTTP_BOUNDS.items():
             os.environ.setdefault(k, v)
