@@ -41,7 +41,10 @@ class _Wandb:
 
         from ablate.tracking.wandb_run import init_kwargs
 
-        self.run = wandb.init(**init_kwargs(tracker, info, results_dir, run_id=None))
+        kwargs = init_kwargs(tracker, info, results_dir, run_id=None)
+        if kwargs.get("mode") not in ("offline", "disabled") and not wandb.login(prompt=False):  # never a prompt
+            raise RuntimeError("no W&B login: run `wandb login`, set WANDB_API_KEY, or set WANDB_MODE=offline")
+        self.run = wandb.init(**kwargs)
         self.ref = str(self.run.path)
 
     def epoch(self, row: Mapping[str, Any]) -> None:
@@ -70,7 +73,7 @@ class TrackedTrial:
         self.inner = inner
         self.runs: list[tuple[str, Guard, Any]] = []
         for t in trackers:
-            guard = Guard(f"tracking to {t.kind}")
+            guard = Guard(_what(t, Path(results_dir)))
             opened = guard.call("starting the run", _OPEN[t.kind], t, Path(results_dir), info)
             if opened is not None:
                 self.runs.append((t.kind, guard, opened))
@@ -94,6 +97,15 @@ class TrackedTrial:
         """Log the trials row's final numbers and status, and end every run."""
         for _, guard, run in self.runs:
             guard.call("ending the run", run.end, row, failed)
+
+
+def _what(tracker: Tracker, results_dir: Path) -> str:
+    """The tracker, as its warning names it."""
+    if tracker.kind == "mlflow":
+        from ablate.tracking.mlflow_run import tracking_uri
+
+        return f"tracking to MLflow at {tracking_uri(tracker, results_dir)}"
+    return "tracking to W&B"
 
 
 _OPEN: dict[str, Callable[[Any, Path, RunInfo], Any]] = {"mlflow": _Mlflow, "wandb": _Wandb}

@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from ablate.config import MlflowTracking, TrialConfig, WandbTracking, config_id, parse_track, validate_sweep
+from ablate.config import (
+    MlflowTracking,
+    TrialConfig,
+    WandbTracking,
+    config_id,
+    parse_track,
+    validate_sweep,
+)
 from ablate.errors import ConfigError
 from ablate.report.runs import config_ids
 from ablate.results.record import trial_row
