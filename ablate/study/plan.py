@@ -131,6 +131,10 @@ class Plan:
         """The plan as text (``--dry-run``): stages, trial counts, each known trial's config id."""
         out = [f"ablate {self.command} {self.sweep.name}: {len(self.stages)} stage(s), {self.total} trial(s); "
                f"results -> {self.results_dir}"]
+        if self.sweep.tracking:  # each trial also a run there (docs/tracking.md)
+            out.append("tracking: " + ", ".join(
+                f"{t.kind} {getattr(t, 'uri', None) or getattr(t, 'project', None) or '(default)'}"
+                for t in self.sweep.tracking))
         for n, s in enumerate(self.stages, 1):
             out.append(f"stage {n} {s.name}: {s.total} trial(s) ({s.what})")
             trials = s.trials if isinstance(s, FixedStage) else s.trials() if isinstance(s, SearchStage) else None

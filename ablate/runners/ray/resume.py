@@ -75,7 +75,7 @@ def restore_tuner(exp_path: str, trainable: Any, callbacks: list[tune.Callback])
 def _replace_restored_callbacks(tuner: tune.Tuner, callbacks: list[tune.Callback]) -> None:
     """Run the restored experiment with `callbacks` instead of the ones pickled in ``tuner.pkl``.
 
-    The only use of a private Ray attribute in ablate, kept here on purpose. Ray 2.60 has no
+    A private Ray attribute, used here on purpose (the other: `ablate.runners.ray.tracking`). Ray 2.60 has no
     public way to give a restored Tuner new callbacks: ``Tuner.restore`` takes no
     ``run_config``/``callbacks`` argument, and the restored ``RunConfig`` is reachable only
     through ``Tuner._local_tuner.get_run_config()`` (ray-project/ray#41364 asks for a public

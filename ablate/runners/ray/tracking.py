@@ -10,6 +10,11 @@ end the trials row's final numbers, status and reason. Each runs on the driver, 
 recorder (`ablate.runners.ray.recorder`) in the callback list: a trial's run exists from its start,
 so the row the recorder writes names it (``tracking_ids``), and the run's end reads that row.
 A tracker that fails warns once and is left out (`ablate.tracking.Guard`).
+
+Ray's W&B logging actor and its queue items are private names (``_WandbLoggingActor``,
+``_QueueItem``); ``_logger_actor_cls`` is the attribute Ray's callback reads for a subclass's actor.
+Like `ablate.runners.ray.resume`'s use of a private attribute, kept on purpose here, pinned by the
+lock and covered by ``tests/integration/test_tracking.py``.
 """
 
 from __future__ import annotations

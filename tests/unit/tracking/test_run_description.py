@@ -72,3 +72,19 @@ def test_a_tracker_not_installed_is_one_line_and_exit_2(tmp_path, monkeypatch, c
     err = capsys.readouterr().err.strip()
     assert err == f'error: tracking to {kind} needs the {kind} package: pip install "ablate[{kind}]"'
     assert not results.exists()
+
+
+def test_the_plan_names_its_trackers(tmp_path):
+    from ablate.api import plan
+
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "t", "backbone": "resnet18", "data": {"path": "synthetic"},
+                                   "tracking": [{"kind": "wandb", "project": "lab"}]}))
+    with pytest.raises(ConfigError):  # tracking: belongs to a sweep file, not a bare trial file
+        plan("trial", str(cfg), results=tmp_path / "r")
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(yaml.safe_dump({"name": "s", "trial": {"backbone": "resnet18", "data": {"path": "synthetic"}},
+                                     "tracking": [{"kind": "wandb", "project": "lab"}]}))
+    p = plan("trial", str(sweep), results=tmp_path / "r", track=["mlflow=sqlite:///x.db"])
+    assert [t.kind for t in p.sweep.tracking] == ["wandb", "mlflow"]
+    assert p.lines()[1] == "tracking: wandb lab, mlflow sqlite:///x.db"
