@@ -13,7 +13,7 @@ from ablate.config import config_id, flatten
 if TYPE_CHECKING:
     from ablate.config import TrialConfig
 
-__all__ = ["END_METRICS", "RunInfo", "encode_ids", "end_metrics", "end_tags", "epoch_metrics", "run_info"]
+__all__ = ["END_METRICS", "RunInfo", "encode_ids", "end_metrics", "end_tags", "epoch_metrics", "run_failed", "run_info"]
 
 # trials-row columns that say what a trial is (tags; ``space.*`` and ``cfg.*`` are parameters)
 TAG_COLUMNS = ("sweep", "stage", "grid_point", "ablation_variant", "confirm_rank", "probe_task", "ray_trial_id")
@@ -80,6 +80,11 @@ def end_tags(row: Mapping[str, Any] | None, failed: bool) -> dict[str, str]:
     if row is None:
         return {"status": "failed" if failed else "unknown", "reason": "no results row was written"}
     return {"status": str(row.get("status") or ""), "reason": str(row.get("reason") or "")}
+
+
+def run_failed(row: Mapping[str, Any] | None, failed: bool) -> bool:
+    """Whether a run ends as failed: Tune's error, or a trials row with status ``failed``."""
+    return failed or (row is not None and row.get("status") == "failed")
 
 
 def encode_ids(ids: Mapping[str, str]) -> str:

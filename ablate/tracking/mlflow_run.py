@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ablate.config import MlflowTracking
-from ablate.tracking.describe import RunInfo, end_metrics, end_tags, epoch_metrics
+from ablate.tracking.describe import RunInfo, end_metrics, end_tags, epoch_metrics, run_failed
 
 __all__ = ["HTTP_BOUNDS", "MlflowWriter", "bound_requests", "experiment_id", "tracking_uri"]
 
@@ -80,7 +80,7 @@ class MlflowWriter:
             self._metrics(run_id, end_metrics(row), int(row.get("epochs_run") or 0))
         tags = end_tags(row, failed)
         self.client.log_batch(run_id, tags=[RunTag(k, v[:5000]) for k, v in tags.items()])
-        self.client.set_terminated(run_id, "FAILED" if failed or tags["status"] == "failed" else "FINISHED")
+        self.client.set_terminated(run_id, "FAILED" if run_failed(row, failed) else "FINISHED")
 
     def _metrics(self, run_id: str, values: Mapping[str, float], step: int) -> None:
         from mlflow.entities import Metric

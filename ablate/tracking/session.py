@@ -55,8 +55,7 @@ class _Wandb:
     def end(self, row: Mapping[str, Any] | None, failed: bool) -> None:
         from ablate.tracking.wandb_run import log_end
 
-        log_end(self.run, row, failed)
-        self.run.finish(exit_code=1 if failed else 0)
+        self.run.finish(exit_code=log_end(self.run, row, failed))
 
 
 class TrackedTrial:

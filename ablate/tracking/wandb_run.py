@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ablate.config import WandbTracking
-from ablate.tracking.describe import RunInfo, end_metrics, end_tags, epoch_metrics
+from ablate.tracking.describe import RunInfo, end_metrics, end_tags, epoch_metrics, run_failed
 
 __all__ = ["init_kwargs", "log_end", "log_epoch", "project", "run_path"]
 
@@ -53,6 +53,11 @@ def log_epoch(run: Any, row: Mapping[str, Any]) -> None:
     run.log(epoch_metrics(row), step=int(row["epoch"]))
 
 
-def log_end(run: Any, row: Mapping[str, Any] | None, failed: bool = False) -> None:
-    """The trials row's final numbers and its status and reason, in the run's summary."""
+def log_end(run: Any, row: Mapping[str, Any] | None, failed: bool = False) -> int:
+    """The trials row's final numbers and its status and reason, in the run's summary.
+
+    Returns:
+        The exit code to finish the run with: 1 when it failed (`run_failed`), else 0.
+    """
     run.summary.update({**(end_metrics(row) if row is not None else {}), **end_tags(row, failed)})
+    return int(run_failed(row, failed))

@@ -109,7 +109,7 @@ class _WandbActor(_WandbLoggingActor):
         from ablate.tracking.wandb_run import log_end, log_epoch
 
         run = self._wandb.init(*self.args, **self.kwargs)
-        failed = False
+        code = 0
         while True:
             kind, item = self.queue.get()
             if kind == _QueueItem.END:
@@ -117,9 +117,8 @@ class _WandbActor(_WandbLoggingActor):
             if kind == _QueueItem.RESULT and "epoch_row" in item:
                 log_epoch(run, item["epoch_row"])
             elif kind == _QueueItem.RESULT and "end_row" in item:
-                failed = item["failed"]
-                log_end(run, item["end_row"], failed)
-        run.finish(exit_code=1 if failed else 0)
+                code = log_end(run, item["end_row"], item["failed"])
+        run.finish(exit_code=code)
 
 
 class WandbCallback(WandbLoggerCallback):
