@@ -6,12 +6,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LOCK := requirements/lock.txt
 LATEST ?= .venv-latest
+# What `make install` installs and the lock pins: the tests, the docs site, both trackers' clients.
+EXTRAS := test,docs,mlflow,wandb
 
 .PHONY: install demo test docs schema lock test-latest clean
 
 $(BIN)/ablate: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -c $(LOCK) -e ".[test,docs]"
+	$(BIN)/python -m pip install -c $(LOCK) -e ".[$(EXTRAS)]"
 	$(BIN)/python requirements/check_lock.py
 	touch $(BIN)/ablate
 
@@ -44,12 +46,12 @@ schema: install
 	$(BIN)/ablate schema -o search_spaces/sweep.schema.json
 	$(BIN)/ablate schema --trial -o search_spaces/trial.schema.json
 
-# The lock: what a fresh `pip install -e ".[test]"` resolves today (pyproject.toml's ranges), every
+# The lock: what a fresh `pip install -e ".[$(EXTRAS)]"` resolves today (pyproject.toml's ranges), every
 # version exact. Run after changing a dependency, then commit requirements/lock.txt.
 lock:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(PYTHON) -m venv "$$tmp/venv" && \
-	"$$tmp/venv/bin/python" -m pip install -q -e ".[test]" && \
+	"$$tmp/venv/bin/python" -m pip install -q -e ".[$(EXTRAS)]" && \
 	{ echo "# Exact versions of a fresh install of pyproject.toml's ranges: \`make lock\` wrote it on $$(date -u +%F)."; \
 	  echo "# make install / the README install with -c requirements/lock.txt; make test-latest ignores it."; \
 	  "$$tmp/venv/bin/python" -m pip freeze --all --exclude-editable | grep -viE '^(ablate|pip)( |=|@)'; } > $(LOCK)
@@ -59,7 +61,7 @@ lock:
 # the lock, then the suite (all of it but the lock check of `make install`).
 test-latest:
 	test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
-	$(LATEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e ".[test]"
+	$(LATEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e ".[$(EXTRAS)]"
 	$(LATEST)/bin/python requirements/check_lock.py --diff
 	$(LATEST)/bin/ruff check ablate tests benchmarks
 	$(LATEST)/bin/python -m pytest -v -rs --durations=15 $(PYTEST_ARGS)

@@ -69,11 +69,12 @@ def plan(
     variants: list[str] | None = None,
     address: str | None = None,
     local: bool = False,
+    track: list[str] | None = None,
 ) -> Plan:
     """The plan of ``ablate trial`` or ``ablate run`` (``--dry-run`` prints it), every check made
-    (`ablate.study.plan_study`); Ray-free, torch-free."""
+    (`ablate.study.plan_study`); Ray-free, torch-free. `track`: ``--track`` values."""
     return plan_study(command, sweep_or_config, overrides=overrides, data=data, results=results,
-                      variants=variants, address=address, local=local)
+                      variants=variants, address=address, local=local, track=track)
 
 
 def _say_notes(p: Plan, console: Console | None) -> None:
@@ -89,6 +90,7 @@ def run_trials(
     results: str | Path | None = None,
     variants: list[str] | None = None,
     console: Console | None = None,
+    track: list[str] | None = None,
 ) -> list[Any]:
     """`ablate trial`: train the sweep's base configuration here, once per seed (and fold).
 
@@ -102,10 +104,14 @@ def run_trials(
     With ``data.hold_out_source: each`` each configuration runs in distribution and once per
     source that can be held out, like ``seeds``.
 
+    With `track` (``--track mlflow[=URI]``, ``wandb[=PROJECT]``) or the file's ``tracking:``, each
+    trial is also one run in each tracker (docs/tracking.md).
+
     Returns:
         The `TrialOutcome` of each variant, seed and fold, in order.
     """
-    p = plan("trial", sweep_or_config, overrides=overrides, data=data, results=results, variants=variants)
+    p = plan("trial", sweep_or_config, overrides=overrides, data=data, results=results, variants=variants,
+             track=track)
     _say_notes(p, console)
     from ablate.runners.local import run_plan
 
@@ -140,12 +146,15 @@ def run_sweep(
     resume: bool = False,
     variants: list[str] | None = None,
     console: Console | None = None,
+    track: list[str] | None = None,
 ) -> Any:
     """`ablate run`: every stage of the sweep (probe, search, confirm, ablation) with Ray Tune,
     each trial on ``resources.workers`` DDP workers.
 
     Args:
         variants: the ablation variants to run (``--variant``); all when None.
+        track: ``--track`` values (``mlflow[=URI]``, ``wandb[=PROJECT]``): each Tune trial is also one
+            run in each tracker, besides the file's ``tracking:`` (docs/tracking.md).
 
     ``data.hold_out_source: each`` becomes a grid axis of the search over the sources that can be
     held out (and null), resolved from the data by the plan.
@@ -158,7 +167,7 @@ def run_sweep(
         The sweep's trials table (pandas), every stage.
     """
     p = plan("run", sweep_or_config, overrides=overrides, data=data, results=results, variants=variants,
-             address=address, local=local)
+             address=address, local=local, track=track)
     _say_notes(p, console)
     from ablate.runners.ray import run_sweep as ray_run_sweep
 

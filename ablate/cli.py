@@ -30,6 +30,7 @@ _state = {"debug": False}
 
 SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a config key: --set epochs=2 --set fusion.pcb_channels=32")]
 DataOpt = Annotated[str | None, typer.Option("--data", help="'synthetic', a class-per-folder tree or a manifest CSV (sets data.path)")]
+TrackOpt = Annotated[list[str] | None, typer.Option("--track", help="Also track each trial in mlflow[=URI] or wandb[=PROJECT] (repeatable)")]
 ResultsOpt = Annotated[Path | None, typer.Option("--results", help="Results folder (default: results/<sweep name>)")]
 
 
@@ -48,6 +49,7 @@ def trial(
     variant: Annotated[list[str] | None, typer.Option("--variant", help="Ablation variant(s) of the sweep to run, or 'all'")] = None,
     weights_dir: WeightsDirOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and print the plan (trials, config ids); train nothing")] = False,
+    track: TrackOpt = None,
 ) -> None:
     """Train one configuration here (one GPU or the CPU) and write its Parquet rows."""
     from ablate import api
@@ -55,9 +57,10 @@ def trial(
     use_weights_dir(weights_dir)
     set_ = [*(set_ or []), *(["data.skip_bad=true"] if skip_bad else [])]
     if dry_run:
-        _print_plan(api.plan("trial", config, overrides=set_, data=data, results=results, variants=variant))
+        _print_plan(api.plan("trial", config, overrides=set_, data=data, results=results, variants=variant, track=track))
         return
-    outcomes = api.run_trials(config, overrides=set_, data=data, results=results, variants=variant, console=console)
+    outcomes = api.run_trials(config, overrides=set_, data=data, results=results, variants=variant, console=console,
+                              track=track)
     for o in outcomes:
         row = o.trial_row
         cost = "" if row.get("latency_ms") is None else (
@@ -88,6 +91,7 @@ def run(
     variant: Annotated[list[str] | None, typer.Option("--variant", help="Run only these ablation variant(s) (repeatable)")] = None,
     weights_dir: WeightsDirOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and print the plan (stages, trials, config ids); start no Ray")] = False,
+    track: TrackOpt = None,
 ) -> None:
     """Run a sweep's stages (probe, search, confirm, ablation): Ray Tune + Optuna + ASHA, each trial on 1+ DDP workers."""
     from ablate import api
@@ -96,10 +100,10 @@ def run(
     set_ = [*(set_ or []), *(["data.skip_bad=true"] if skip_bad else [])]
     if dry_run:
         _print_plan(api.plan("run", sweep, overrides=set_, data=data, results=results, variants=variant,
-                             address=address, local=local))
+                             address=address, local=local, track=track))
         return
     api.run_sweep(sweep, overrides=set_, data=data, results=results, local=local, address=address,
-                  storage=storage, resume=resume, variants=variant, console=console)
+                  storage=storage, resume=resume, variants=variant, console=console, track=track)
 
 
 def _print_plan(plan: Plan) -> None:

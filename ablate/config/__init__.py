@@ -13,7 +13,7 @@ Overrides use dotted paths (``fusion.pcb_channels=32``, ``phases.0.lr=1e-3``,
 
 from __future__ import annotations
 
-from ablate.config.identity import config_hash, flatten
+from ablate.config.identity import config_hash, config_id, flatten
 from ablate.config.overrides import (
     apply_overrides,
     apply_sets,
@@ -49,6 +49,7 @@ from ablate.config.sweep import (
     as_distribution,
     parse_constraint,
 )
+from ablate.config.tracking import MlflowTracking, Tracker, WandbTracking, parse_track
 from ablate.config.trial import (
     AnalysisConfig,
     DataConfig,
@@ -67,6 +68,7 @@ __all__ = [
     "DataConfig",
     "Distribution",
     "FusionConfig",
+    "MlflowTracking",
     "Grid",
     "IntRange",
     "LogUniform",
@@ -79,16 +81,20 @@ __all__ = [
     "SubsetOf",
     "SweepConfig",
     "SyntheticConfig",
+    "Tracker",
     "TrialConfig",
     "Uniform",
+    "WandbTracking",
     "apply_overrides",
     "apply_sets",
     "as_distribution",
     "config_hash",
+    "config_id",
     "find_sweep_file",
     "flatten",
     "parse_constraint",
     "parse_set",
+    "parse_track",
     "read_sweep",
     "read_yaml",
     "search_space_dirs",

@@ -41,3 +41,15 @@ def flatten(cfg: _Resolved) -> dict[str, Any]:
 
     walk("", cfg.resolved_dump())
     return {f"cfg.{k}": v for k, v in out.items()}
+
+
+# flattened config keys that do not define the experiment (the same as `ablate.report.runs.IGNORED`)
+NOT_THE_EXPERIMENT = frozenset({"cfg.seed", "cfg.seeds", "cfg.name", "cfg.device", "cfg.data.cache_dir",
+                                "cfg.data.decode_workers"})
+
+
+def config_id(cfg: _Resolved) -> str:
+    """The configuration id (8 hex digits): the same for every seed and fold of a configuration,
+    and the report's ``config`` id of its rows (`ablate.report.runs.config_ids`)."""
+    d = {k: v for k, v in flatten(cfg).items() if k not in NOT_THE_EXPERIMENT}
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:8]

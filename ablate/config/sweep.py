@@ -9,6 +9,7 @@ from pydantic import Field, WithJsonSchema, model_validator
 
 from ablate.config.messages import validate_as
 from ablate.config.space import Distribution, _Dist
+from ablate.config.tracking import Tracker
 from ablate.config.trial import StrictModel, TrialConfig
 
 
@@ -170,6 +171,8 @@ class SweepConfig(StrictModel):
     confirm: ConfirmConfig | None = None
     ablation: AblationConfig | None = None
     probe: ProbeConfig | None = None
+    # where each trial is also tracked: [{kind: mlflow, uri: ...}, {kind: wandb, project: ...}] (docs/tracking.md)
+    tracking: list[Tracker] = Field(default_factory=list)
 
     def stages(self) -> list[str]:
         """The stages `ablate run` runs, in order: ``probe`` (with a ``probe:`` section: first,

@@ -90,6 +90,7 @@ class TrialRecord:
     git_sha: str  # '' outside a git checkout
     host: str
     finished_at: datetime
+    tracking_ids: str = ""  # JSON {"mlflow": run id, "wandb": run path} (`ablate.tracking`); '' untracked
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_row(self) -> dict[str, Any]:

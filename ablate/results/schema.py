@@ -67,6 +67,8 @@ TABLES: dict[str, pa.Schema] = {
             ("git_sha", pa.string()),  # '' outside a git checkout
             ("host", pa.string()),
             ("finished_at", pa.timestamp("s", tz="UTC")),
+            # the trial's tracked runs, JSON {"mlflow": run id, "wandb": entity/project/run id}; '' untracked
+            ("tracking_ids", pa.string()),
         ]
     ),
     "epochs": pa.schema(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ablate.config import TrialConfig
+from ablate.config import Tracker, TrialConfig
 from ablate.engine.trainer import TrialOutcome, run_trial
 from ablate.models.resolve import resolve
 from ablate.results import write_trial
@@ -75,19 +75,27 @@ def run_local_trial(
     fold: int | None = None,
     console: Console | None = None,
     extra_columns: dict[str, Any] | None = None,
+    tracking: list[Tracker] | None = None,
 ) -> TrialOutcome:
     """Train `cfg` here and write its rows to `results_dir` (exactly once per trial id).
 
     TensorBoard scalars go to ``results_dir/tensorboard/<trial_id>``, the best weights to
     ``results_dir/models/<trial_id>.pt`` (for robustness and CAM on saved models). If the trial raises
     (a bug or bad input found late), its TensorBoard folder is removed and nothing is written.
+    With `tracking`, each tracker gets one run of the trial (`ablate.tracking`), named in the row's
+    ``tracking_ids``; the row is written before the runs end.
     """
     console = console or Console(stderr=True)
     results_dir = Path(results_dir)
     cfg = resolve(cfg)  # explicit taps: the id and the saved config are those of the run
     tid = cfg.trial_id() + ("" if fold is None else f"-fold{fold}")
     tb_dir = results_dir / "tensorboard" / tid
-    reporter = ConsoleReporter(console, cfg.epochs, label=tid)
+    reporter: Any = ConsoleReporter(console, cfg.epochs, label=tid)
+    if tracking:
+        from ablate.tracking import TrackedTrial, run_info
+
+        columns = {"sweep": sweep, "stage": "trial", **(extra_columns or {})}
+        reporter = TrackedTrial(tracking, results_dir, run_info(cfg, tid, columns, fold=fold), reporter)
     try:
         outcome = run_trial(
             cfg,
@@ -101,6 +109,8 @@ def run_local_trial(
         )
     except BaseException:
         reporter._close_bar()
+        if tracking:
+            reporter.end(None, failed=True)
         shutil.rmtree(tb_dir, ignore_errors=True)
         _remove_if_empty(results_dir / "tensorboard")
         _remove_if_empty(results_dir)
@@ -108,7 +118,13 @@ def run_local_trial(
     if outcome.best_state is not None:
         names = json.loads(outcome.trial_row["class_names"])
         save_model(results_dir, outcome.trial_id, outcome.best_state, cfg.resolved_dump(), names)
+    if tracking:
+        from ablate.tracking import encode_ids
+
+        outcome.tables["trials"][0]["tracking_ids"] = encode_ids(reporter.ids())
     write_trial(results_dir, outcome.trial_id, outcome.tables)
+    if tracking:
+        reporter.end(outcome.tables["trials"][0])
     return outcome
 
 
@@ -130,7 +146,7 @@ def run_plan(plan: Plan, console: Console | None = None) -> list[TrialOutcome]:
         trials += stage.trials
     with results_lock(plan.results_dir):  # one writer per results folder
         outcomes = [run_local_trial(t.config, plan.results_dir, sweep=plan.sweep.name, fold=t.fold, console=console,
-                                    extra_columns=t.columns or None) for t in trials]
+                                    extra_columns=t.columns or None, tracking=plan.sweep.tracking) for t in trials]
         compact(plan.results_dir)  # one file per table: pd.read_parquet reads it whole
         return outcomes
 

@@ -48,6 +48,7 @@ from ablate.results.models import model_path, save_model
 from ablate.results.record import trial_row
 from ablate.results.store import committed_row
 from ablate.search.translate import space_columns, trial_config
+from ablate.tracking import encode_ids
 
 __all__ = [
     "FINAL",
@@ -284,6 +285,7 @@ class TrialEnd:
             trial, whose config is the base trial with `values` set.
         fold: the validation fold with k-fold, else None.
         columns: extra trials-row columns of the trial (``stage``, ``ablation_variant``, ...).
+        tracking_ids: the trial's tracked runs (kind -> MLflow run id / W&B run path; `ablate.tracking`).
     """
 
     ray_trial_id: str
@@ -295,6 +297,7 @@ class TrialEnd:
     trial_json: str | None = None
     fold: int | None = None
     columns: dict[str, Any] = field(default_factory=dict)
+    tracking_ids: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_tune(cls, trial_id: str, config: Mapping[str, Any], errored: bool, last_result: Mapping[str, Any],
@@ -375,9 +378,10 @@ def reconcile(results_dir: str | Path, sweep: SweepConfig, ends: Iterable[TrialE
 
 def sweep_columns(sweep: SweepConfig, end: TrialEnd) -> dict[str, Any]:
     """Columns a sweep adds to the trials row: sweep name, Tune ids, the searched values, the
-    stage's own columns (``stage``, ``ablation_variant``, ...)."""
+    stage's own columns (``stage``, ``ablation_variant``, ...), its tracked runs."""
     return {"sweep": sweep.name, "ray_trial_id": end.ray_trial_id, "grid_point": end.grid_point,
-            **space_columns(end.values), **end.columns}
+            **space_columns(end.values), **end.columns,
+            **({"tracking_ids": encode_ids(end.tracking_ids)} if end.tracking_ids else {})}
 
 
 def _end_status(end: TrialEnd, epochs: int) -> tuple[str, str]:

@@ -129,6 +129,17 @@ def weights_present(study: Study) -> None:
     check_weights(configs)
 
 
+def trackers_installed(study: Study) -> None:
+    """Every tracker of ``tracking:`` / ``--track`` has its client installed (the extra that installs it)."""
+    import importlib.util
+
+    from ablate.config.tracking import EXTRAS
+
+    for kind in dict.fromkeys(t.kind for t in study.sweep.tracking):
+        if importlib.util.find_spec(kind) is None:
+            raise ConfigError(f"tracking to {kind} needs the {kind} package: pip install \"ablate[{EXTRAS[kind]}]\"")
+
+
 def probe_runs(study: Study) -> None:
     """A ``probe:`` stage has sources to tell apart (not found out in Ray)."""
     _ = study.probe
@@ -142,6 +153,7 @@ RUN: frozenset[Command] = frozenset({"run"})
 # its data is read by the trial itself, its search space is not checked).
 CHECKS: list[tuple[Check, frozenset[Command]]] = [
     (results_free, BOTH),
+    (trackers_installed, BOTH),
     (address_answers, RUN),
     (variants_known, frozenset({"trial"})),
     (hold_out_resolves, BOTH),

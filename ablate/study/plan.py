@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ablate.config import SweepConfig, TrialConfig
+from ablate.config import SweepConfig, TrialConfig, parse_track
 from ablate.errors import ConfigError
 from ablate.probe.source import ProbePlan
 from ablate.search.stages import StageTrial, ablation_seeds, variants_equal_to_base
@@ -131,6 +131,10 @@ class Plan:
         """The plan as text (``--dry-run``): stages, trial counts, each known trial's config id."""
         out = [f"ablate {self.command} {self.sweep.name}: {len(self.stages)} stage(s), {self.total} trial(s); "
                f"results -> {self.results_dir}"]
+        if self.sweep.tracking:  # each trial also a run there (docs/tracking.md)
+            out.append("tracking: " + ", ".join(
+                f"{t.kind} {getattr(t, 'uri', None) or getattr(t, 'project', None) or '(default)'}"
+                for t in self.sweep.tracking))
         for n, s in enumerate(self.stages, 1):
             out.append(f"stage {n} {s.name}: {s.total} trial(s) ({s.what})")
             trials = s.trials if isinstance(s, FixedStage) else s.trials() if isinstance(s, SearchStage) else None
@@ -251,18 +255,22 @@ def plan_study(
     variants: list[str] | None = None,
     address: str | None = None,
     local: bool = False,
+    track: list[str] | None = None,
 ) -> Plan:
     """Load a study, check everything that can be known before training, and plan it.
 
     Args:
         command: ``trial`` (here: the base, or ``variants``, per seed, fold and held-out source)
             or ``run`` (every stage of the file, on Ray).
+        track: ``--track`` values (``mlflow[=URI]``, ``wandb[=PROJECT]``), added to the file's ``tracking:``.
 
     Raises:
         ConfigError, DataError, AblateError: the first problem (one line), before anything is
             written and before Ray starts.
     """
     sweep = load_study(sweep_or_config, overrides, data, check_space=command == "run")  # a bad file: torch-free
+    if track:
+        sweep = sweep.model_copy(update={"tracking": [*sweep.tracking, *(parse_track(t) for t in track)]})
     study = Study(absolute_paths(sweep), command, results_folder(sweep, results), list(variants or []),
                   address, local)
     preflight(study)

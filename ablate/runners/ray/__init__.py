@@ -22,6 +22,8 @@ One concern per module:
 - `driver`: the Tune function trainable (trains inline, or launches the Train run).
 - `placement`: freeing the placement group of a Train run whose Tune trial ended first.
 - `recorder`: the Tune callback that writes each trial's rows; reconciliation after ``fit()``.
+- `tracking`: Ray Tune's MLflow and W&B logger callbacks, one tracked run per trial (`ablate.tracking`);
+  `trackers`: a stage's tracking callbacks, imported only when the sweep tracks.
 - `probes`: the probe stage (``probe:``): its searcher, its recorder (``probes`` rows), its verdict.
 - `live`: the rich live view.
 - `resume`: experiment paths, new-run/resume checks, `Tuner.restore`.

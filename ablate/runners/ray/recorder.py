@@ -3,8 +3,10 @@ reconciliation pass over the experiment after ``fit()`` (`ablate.runners.sweep_r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +26,15 @@ class Recorder(tune.Callback):
 
     Pickled into the Tune experiment (``tuner.pkl``): the view is left out of the pickle, and
     a restored run installs a fresh recorder (`ablate.runners.ray.resume.restore_tuner`).
+
+    `trackers` are the stage's tracking callbacks (`ablate.runners.ray.tracking`), later in the
+    callback list: a trial's tracked runs started with it, so its row names them (``tracking_ids``).
     """
 
-    def __init__(self, results_dir: Path, sweep: SweepConfig, store: RunStore, view: LiveView | None) -> None:
+    def __init__(self, results_dir: Path, sweep: SweepConfig, store: RunStore, view: LiveView | None,
+                 trackers: Sequence[Any] = ()) -> None:
         self.results_dir, self.sweep, self.store, self.view = results_dir, sweep, store, view
+        self.trackers = list(trackers)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "view": None}
@@ -51,6 +58,8 @@ class Recorder(tune.Callback):
         last = dict(trial.last_result or {})
         error = one_line(trial.get_error()) if errored else ""
         end = TrialEnd.from_tune(trial.trial_id, trial.config, errored, last, error)
+        ids = {t.kind: ref for t in self.trackers if (ref := t.ref(trial))}
+        end = dataclasses.replace(end, tracking_ids=ids) if ids else end
         try:
             row = record_trial(self.results_dir, self.sweep, end, self.store)
         except Exception as e:  # noqa: BLE001 - the reconciliation pass writes it after fit()

@@ -57,7 +57,8 @@ def resumable_sweep(sweep: SweepConfig, results_dir: Path, exp_paths: list[str],
         raise ConfigError(f"nothing to resume: no run of sweep {sweep.name!r} at {exp_paths[0]}")
     if not stored.is_file():
         return sweep
-    before = SweepConfig.model_validate_json(stored.read_text())
+    # tracking (`tracking:`, --track) is this run's choice, not the sweep's: it is never taken from the stored file
+    before = SweepConfig.model_validate_json(stored.read_text()).model_copy(update={"tracking": sweep.tracking})
     if before != sweep:
         console.print(f"[yellow]note:[/] resuming with the sweep as it was when the run began ({stored}); "
                       "the file or --set values differ now", highlight=False)
@@ -74,7 +75,7 @@ def restore_tuner(exp_path: str, trainable: Any, callbacks: list[tune.Callback])
 def _replace_restored_callbacks(tuner: tune.Tuner, callbacks: list[tune.Callback]) -> None:
     """Run the restored experiment with `callbacks` instead of the ones pickled in ``tuner.pkl``.
 
-    The only use of a private Ray attribute in ablate, kept here on purpose. Ray 2.60 has no
+    A private Ray attribute, used here on purpose (the other: `ablate.runners.ray.tracking`). Ray 2.60 has no
     public way to give a restored Tuner new callbacks: ``Tuner.restore`` takes no
     ``run_config``/``callbacks`` argument, and the restored ``RunConfig`` is reachable only
     through ``Tuner._local_tuner.get_run_config()`` (ray-project/ray#41364 asks for a public

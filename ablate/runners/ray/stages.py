@@ -39,6 +39,7 @@ from ablate.runners.ray.resume import restore_tuner
 from ablate.runners.ray.searcher import FixedSearcher, GridSearcher, make_scheduler
 from ablate.runners.ray.summary import print_best, sweep_trials
 from ablate.runners.ray.timing import mark
+from ablate.runners.ray.trackers import tracking_callbacks
 from ablate.runners.sweep_results import RunStore
 from ablate.search.stages import (
     ablation_trials,
@@ -169,15 +170,15 @@ def _fit_stage(run: SweepRun, stage: str, label: str, searcher: GridSearcher | F
     exp_path = stage_experiment(run.exp_path, stage)
     client = ray.util.client.ray.is_connected()
     setup = DriverSetup(sweep, store.root, str(results_dir / "tensorboard"), plan)
-    trainable = tune.with_resources(tune.with_parameters(trial_driver, setup=setup),
-                                   tune.PlacementGroupFactory(plan.bundles))
+    trainable = tune.with_resources(tune.with_parameters(trial_driver, setup=setup), tune.PlacementGroupFactory(plan.bundles))
     searcher.keep_in(store, sweep.name, results_dir)  # before Tune pickles it: runs and Optuna's journal
     known = _stage_rows(run, stage)
     view = None if run.progress == "off" or client else LiveView(
         run.console, run.progress, sweep, searcher.total,
         dict(zip(known["ray_trial_id"].astype(str), known["status"].astype(str), strict=True)))
-    recorder = probes.ProbeRecorder if stage == "probe" else Recorder  # a probe writes `probes` rows
-    callbacks = [] if client else [recorder(results_dir, sweep, store, view), FreeEndedRuns()]
+    recorder = (probes.ProbeRecorder(results_dir, sweep, store, view) if stage == "probe"  # writes `probes` rows
+                else Recorder(results_dir, sweep, store, view, tracking_callbacks(sweep, stage, results_dir)))
+    callbacks = [] if client else [recorder, FreeEndedRuns(), *recorder.trackers]  # trackers after: row, then run end
     if run.resume and tune.Tuner.can_restore(exp_path):
         tuner = restore_tuner(exp_path, trainable, callbacks)
     else:

@@ -17,6 +17,7 @@ _CHECK = """
 import importlib, pkgutil, warnings
 import optuna, pandas, rich.live, ray, ray.train.torch, ray.tune.search.optuna
 import ray.tune.integration.ray_train, ray.tune.schedulers
+import ray.air.integrations.mlflow, ray.air.integrations.wandb  # the trackers' clients (ablate.runners.ray.tracking)
 import ablate.config, ablate.engine.runtime, ablate.results, ablate.runners.sweep_results, ablate.search.translate
 before = (optuna.logging.get_verbosity(), list(warnings.filters))
 import ablate.runners.ray as pkg
