@@ -278,7 +278,7 @@ def _fold_units(group: TestPredictions, a: RunSet, b: RunSet, names: tuple[str, 
     units = {u: (ua[u], ub[u]) for u in sorted(set(ua) & set(ub))
              if group.of(ua[u]) is not None and group.of(ub[u]) is not None}
     gone = sorted((set(ua) | set(ub)) - set(units))
-    notes = [f"(seed, fold) fit{'s' if len(gone) > 1 else ''} {', '.join(f'({s}, {f})' for s, f in gone)} "
+    notes = [f"fit{'s' if len(gone) > 1 else ''} {', '.join(f's{s} f{f + 1}' for s, f in gone)} (seed, fold from 1) "
              "not on both sides with test predictions: left out"] if gone else []
     return units, notes
 
@@ -301,7 +301,7 @@ def compare(group: TestPredictions, a: RunSet, b: RunSet, names: tuple[str, str]
             pa, pb = group.of(ta), group.of(tb)
             m = stats.align_predictions(pa, pb)
             if len(m) < max(len(pa), len(pb)):
-                notes.append(f"seed {u[0]} fold {u[1]}: the two fits share {len(m)} of {max(len(pa), len(pb))} "
+                notes.append(f"seed {u[0]} fold {u[1] + 1}: the two fits share {len(m)} of {max(len(pa), len(pb))} "
                              "test images; compared on those")
             if len(m):
                 pairs_f[u] = (m.correct_a.to_numpy(), m.correct_b.to_numpy())

@@ -227,3 +227,10 @@ def test_kfold_comparison_pairs_every_fold_with_the_corrected_t_in_every_table()
     assert "corrected t over 6 (seed, fold) fits" in row["ci"] and row["mcnemar_p_per_seed"].startswith("s0 f1: ")
     (ab,) = ablation(res).table.drop(index=0).to_dict("records")  # so does the ablation table
     assert ab["test"] == comp.test and ab["p"] == row["p"] and ab["base_acc_%"] == row["original_%"]
+    extra = _results(*trials, *_folds("m", 2, accs["modified"], variant="modified",
+                                      extra={"ablation_variant": "modified"}))  # seed 2: modified only
+    sets = runs_by_config(ok_trials(extra))
+    m2, o2 = (next(r for r in sets.values() if r.first("variant") == v) for v in accs)
+    comp2, notes2 = compare(runs.TestPredictions(extra.predictions), m2, o2, ("modified", "original"))
+    assert comp2.units == comp.units and comp2.p_value == comp.p_value
+    assert notes2 == ["fits s2 f1, s2 f2, s2 f3 (seed, fold from 1) not on both sides with test predictions: left out"]
