@@ -81,13 +81,26 @@ def _paper_pairs_note(values: dict[str, float], n: int, alpha: float, table: str
 def _comparison_cells(c: stats.Comparison) -> dict[str, object]:
     return {"diff_%": _pct(c.diff), "diff_ci_%": _ci(c.low, c.high), "diff_ci": c.ci_method, "test": c.test,
             "p": _p(c.p_value), "p_holm": _p(c.p_adjusted), "significant": c.significant,
-            "mcnemar_p_per_seed": ", ".join(f"s{s}: {p:.3g}" for s, p in zip(c.seeds, c.p_per_seed, strict=True))}
+            "mcnemar_p_per_seed": ", ".join(f"{u}: {p:.3g}" for u, p in _per_fit(c))}
 
 
-def _comparison_note(what: str, k: int, alpha: float) -> str:
-    return (f"{what} over the seeds both configurations have, paired by seed on the same test images: the mean "
+def _per_fit(c: stats.Comparison) -> list[tuple[str, float]]:
+    """Each seed's (k-fold: each fit's) exact McNemar p, labelled s<seed> (s<seed> f<fold, from 1>)."""
+    if c.units:
+        return [(f"s{s} f{f + 1}", p) for (s, f), p in zip(c.units, c.p_per_unit, strict=True)]
+    return [(f"s{s}", p) for s, p in zip(c.seeds, c.p_per_seed, strict=True)]
+
+
+KFOLD_NOTE = ("k-fold on both sides (same k): every (seed, fold) fit is paired with its counterpart and the "
+              "test and interval are Nadeau & Bengio's corrected resampled t over the J fits, variance "
+              "(1/J + 1/(k-1)) x var(d), df J - 1 (the fits share training data, so a plain paired t is too "
+              "liberal); the accuracies are then means over the fits, and mcnemar_p_per_seed lists each fit.")
+
+
+def _comparison_note(what: str, k: int, alpha: float, *, kfold: bool = False) -> str:
+    return ((f"{what} over the seeds both configurations have, paired by seed on the same test images: the mean "
             "of the per-seed differences (= the difference of the two means in the row). 3 or more seeds: paired "
             "t interval and t-test over the per-seed differences; 1-2 seeds: paired bootstrap over the images and "
             "the exact McNemar test per seed (with 2 seeds the larger p). mcnemar_p_per_seed: every seed's exact "
             f"McNemar p. p_holm: Holm's adjustment over the {k} comparison{'s' if k != 1 else ''} of this table; "
-            f"significant = p_holm < {alpha}. Intervals are 95 % and not adjusted.")
+            f"significant = p_holm < {alpha}. Intervals are 95 % and not adjusted.") + (" " + KFOLD_NOTE if kfold else ""))

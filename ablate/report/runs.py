@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ablate.report import stats
+from ablate.report.resampled import corrected_resampled_t, kfold_ratio
 from ablate.results.store import Results
 
 __all__ = [
@@ -155,17 +156,27 @@ _STAGE_ORDER = {"confirm": 0, "search": 1, "ablation": 2}  # which row of a repe
 @dataclass
 class RunSet:
     """One configuration's runs: a trial per seed (with k-fold, the fold with the best
-    validation accuracy, Table 4's protocol)."""
+    validation accuracy, Table 4's protocol) and, with k-fold, every fold's trial."""
 
     config: str
     trials: dict[int, str]  # seed -> trial_id
     folds: int  # fits per seed (1 without k-fold)
     val_acc: float  # mean over the seeds
     rows: pd.DataFrame  # every trials row of the configuration
+    fold_trials: dict[int, dict[int, str]] = field(default_factory=dict)  # k-fold: seed -> fold -> trial_id
 
     @property
     def seeds(self) -> list[int]:
         return sorted(self.trials)
+
+    @property
+    def k(self) -> int:
+        """k of k-fold (``data.folds`` of the rows, else the folds they hold); 1 without k-fold."""
+        if not self.fold_trials:
+            return 1
+        if "cfg.data.folds" in self.rows and self.rows["cfg.data.folds"].notna().any():
+            return int(self.rows["cfg.data.folds"].max())
+        return max(len(f) for f in self.fold_trials.values())
 
     def first(self, column: str) -> Any:
         return self.rows[column].iloc[0]
@@ -176,6 +187,7 @@ def runs_by_config(t: pd.DataFrame) -> dict[str, RunSet]:
     out: dict[str, RunSet] = {}
     for cid, g in t.groupby("config", sort=False):
         per_seed: dict[int, str] = {}
+        per_fold: dict[int, dict[int, str]] = {}
         vals = []
         folds = 1
         for seed, s in g.groupby("seed"):
@@ -183,7 +195,10 @@ def runs_by_config(t: pd.DataFrame) -> dict[str, RunSet]:
             per_seed[int(seed)] = best.trial_id
             vals.append(best.val_acc)
             folds = max(folds, len(s))
-        out[cid] = RunSet(cid, per_seed, folds, float(np.nanmean(vals)) if len(vals) and not np.isnan(vals).all() else float("nan"), g)
+            if "fold" in s and s.fold.notna().all():
+                per_fold[int(seed)] = {int(f): tid for f, tid in zip(s.fold, s.trial_id, strict=True)}
+        val = float(np.nanmean(vals)) if len(vals) and not np.isnan(vals).all() else float("nan")
+        out[cid] = RunSet(cid, per_seed, folds, val, g, per_fold)
     return out
 
 
@@ -226,9 +241,21 @@ class TestPredictions:
     def of(self, trial_id: str) -> pd.DataFrame | None:
         return self._by_trial.get(trial_id)
 
-    def accuracy(self, rs: RunSet, seeds: list[int] | None = None, conf: float = 0.95) -> stats.Estimate:
-        """The configuration's test accuracy over `seeds` (default: all) with its interval."""
+    def accuracy(self, rs: RunSet, seeds: list[int] | None = None, conf: float = 0.95, *,
+                 every_fold: bool = False) -> stats.Estimate:
+        """The configuration's test accuracy over `seeds` (default: all) with its interval.
+
+        With ``every_fold`` and k-fold rows: the mean over every (seed, fold) fit with the
+        corrected resampled t interval (what a k-fold comparison pairs), not the selected fold.
+        """
         seeds = rs.seeds if seeds is None else seeds
+        if every_fold and rs.fold_trials:
+            tids = [t for s in seeds for _, t in sorted(rs.fold_trials.get(s, {}).items())]
+            accs = rs.rows.set_index("trial_id").test_acc
+            fits = [float(p.correct.mean()) if (p := self.of(t)) is not None and len(p) else accs[t] for t in tids]
+            r = corrected_resampled_t(fits, kfold_ratio(rs.k), conf, bounds=(0.0, 1.0))
+            return stats.Estimate(r.mean, r.low, r.high, f"corrected t over {len(fits)} (seed, fold) fits"
+                                  + (", clipped" if r.clipped else ""), len(seeds), r.clipped)
         preds = [self.of(rs.trials[s]) for s in seeds]
         if preds and all(p is not None and len(p) for p in preds):
             aligned = all(np.array_equal(p.image.to_numpy(), preds[0].image.to_numpy()) for p in preds)
@@ -237,15 +264,49 @@ class TestPredictions:
         return stats.seed_mean([accs[rs.trials[s]] for s in seeds], conf)
 
 
+def _fold_units(group: TestPredictions, a: RunSet, b: RunSet, names: tuple[str, str]
+                ) -> tuple[dict[tuple[int, int], tuple[str, str]], list[str]]:
+    """The (seed, fold) fits both k-fold configurations have with test predictions, and notes on
+    the ones left out; none when either side has no k-fold rows or their k differ."""
+    if not (a.fold_trials and b.fold_trials):
+        return {}, []
+    if a.k != b.k:
+        return {}, [f"{names[0]} ran {a.k} folds, {names[1]} {b.k}: different folds, paired by seed on the "
+                    "selected fold of each"]
+    ua = {(s, f): t for s, fs in a.fold_trials.items() for f, t in fs.items()}
+    ub = {(s, f): t for s, fs in b.fold_trials.items() for f, t in fs.items()}
+    units = {u: (ua[u], ub[u]) for u in sorted(set(ua) & set(ub))
+             if group.of(ua[u]) is not None and group.of(ub[u]) is not None}
+    gone = sorted((set(ua) | set(ub)) - set(units))
+    notes = [f"fit{'s' if len(gone) > 1 else ''} {', '.join(f's{s} f{f + 1}' for s, f in gone)} (seed, fold from 1) "
+             "not on both sides with test predictions: left out"] if gone else []
+    return units, notes
+
+
 def compare(group: TestPredictions, a: RunSet, b: RunSet, names: tuple[str, str], conf: float = 0.95
             ) -> tuple[stats.Comparison, list[str]]:
     """Configuration a against b, paired by seed on the test images both runs of a seed saw.
 
+    With k-fold on both sides (same k) every (seed, fold) fit is paired instead, and the test
+    is the corrected resampled t-test (`stats.compare_folds`).
+
     Returns:
-        The comparison and notes naming seeds left out (missing on one side, no predictions)
-        and seeds whose runs did not share all their test images.
+        The comparison and notes naming seeds (or fits) left out (missing on one side, no
+        predictions) and seeds whose runs did not share all their test images.
     """
-    notes = []
+    units, notes = _fold_units(group, a, b, names)
+    if len(units) >= 2:
+        pairs_f: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        for u, (ta, tb) in units.items():
+            pa, pb = group.of(ta), group.of(tb)
+            m = stats.align_predictions(pa, pb)
+            if len(m) < max(len(pa), len(pb)):
+                notes.append(f"seed {u[0]} fold {u[1] + 1}: the two fits share {len(m)} of {max(len(pa), len(pb))} "
+                             "test images; compared on those")
+            if len(m):
+                pairs_f[u] = (m.correct_a.to_numpy(), m.correct_b.to_numpy())
+        if len(pairs_f) >= 2:
+            return stats.compare_paired(pairs_f, conf, folds=a.k), notes
     only_a, only_b = sorted(set(a.trials) - set(b.trials)), sorted(set(b.trials) - set(a.trials))
     for side, name, other in ((only_a, names[0], names[1]), (only_b, names[1], names[0])):
         if side:
@@ -273,4 +334,4 @@ def paired_runs(a: RunSet, seeds: tuple[int, ...]) -> RunSet:
     """`a` restricted to `seeds` (the seeds a comparison used)."""
     keep = {s: a.trials[s] for s in seeds}
     rows = a.rows[a.rows.seed.isin(list(seeds))]
-    return RunSet(a.config, keep, a.folds, a.val_acc, rows)
+    return RunSet(a.config, keep, a.folds, a.val_acc, rows, {s: a.fold_trials[s] for s in seeds if s in a.fold_trials})

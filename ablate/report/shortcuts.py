@@ -133,7 +133,8 @@ def _mask_rows(t: pd.DataFrame, preds: TestPredictions) -> list[dict]:
             continue
         base = sets[base_ids[0]]
         comp, notes = compare(preds, rs, base, (f"mask {kind}", "unmasked"))
-        est, eb = preds.accuracy(paired_runs(rs, comp.seeds)), preds.accuracy(paired_runs(base, comp.seeds))
+        fits = bool(comp.units)  # k-fold: every fit, as the comparison
+        est, eb = (preds.accuracy(paired_runs(x, comp.seeds), every_fold=fits) for x in (rs, base))
         kept = (comp.acc_a - chance) / (comp.acc_b - chance) if comp.acc_b > chance else float("nan")
         above = est.low > chance
         where = "outside the lung fields" if kind == "lungs" else "inside the lung fields alone"

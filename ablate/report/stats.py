@@ -13,6 +13,9 @@
   images and, per seed, the exact McNemar test; with two seeds the larger p is taken (an
   intersection-union test: significant only if every seed is). McNemar p of every seed is
   returned either way. Newcombe's interval replaces the bootstrap when no image is discordant.
+- **Two configurations run with k-fold** (`compare_folds`, via ``compare_paired(folds=k)``): the
+  (seed, fold) fits paired on the same test images and Nadeau & Bengio's corrected resampled
+  t-test over them (`ablate.report.resampled`: the fits share training data).
 - **Several comparisons in a table**: Holm's step-down adjustment at a level the user sets.
 - **The paper's own numbers**: Fisher's exact test of two accuracies on the paper's test size.
 
@@ -40,6 +43,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from ablate.report.importance import param_importances
+from ablate.report.resampled import corrected_resampled_t, kfold_ratio
+
 __all__ = [
     "ALPHA",
     "Comparison",
@@ -48,6 +54,7 @@ __all__ = [
     "accuracy_estimate",
     "accuracy_from_counts",
     "align_predictions",
+    "compare_folds",
     "compare_paired",
     "holm",
     "holm_comparisons",
@@ -283,20 +290,28 @@ class Comparison:
     clipped: bool = False
     p_adjusted: float = _NAN  # set by `holm_comparisons`
     significant: bool | None = None
+    # k-fold on both sides: the (seed, fold) fits paired, and each pair's difference and McNemar p
+    units: tuple[tuple[int, int], ...] = ()
+    diff_per_unit: tuple[float, ...] = ()
+    p_per_unit: tuple[float, ...] = ()
 
 
-def compare_paired(pairs: Mapping[int, tuple[np.ndarray, np.ndarray]], conf: float = 0.95, *,
-                   aligned: bool = True, seed: int = 0) -> Comparison:
+def compare_paired(pairs: Mapping[Any, tuple[np.ndarray, np.ndarray]], conf: float = 0.95, *,
+                   aligned: bool = True, seed: int = 0, folds: int = 1) -> Comparison:
     """Compare two configurations seed by seed on the same test images.
 
     Args:
         pairs: seed -> (correct_a, correct_b), per-image correctness aligned within the seed
-            (`align_predictions`).
+            (`align_predictions`); with ``folds > 1``, (seed, fold) -> the same.
         conf: confidence level of the interval.
         aligned: every seed covers the same images in the same order (then one or two seeds
             are averaged per image and the images resampled jointly).
         seed: seed of the bootstrap.
+        folds: k of k-fold when `pairs` are keyed by (seed, fold): the corrected resampled
+            t-test over the fits (`compare_folds`).
     """
+    if folds > 1:
+        return compare_folds(pairs, folds, conf)
     seeds = tuple(sorted(pairs))
     arrs = [(np.asarray(pairs[s][0], dtype=bool).ravel(), np.asarray(pairs[s][1], dtype=bool).ravel()) for s in seeds]
     if not arrs:
@@ -327,6 +342,33 @@ def compare_paired(pairs: Mapping[int, tuple[np.ndarray, np.ndarray]], conf: flo
     test = "exact McNemar" if n == 1 else f"exact McNemar, largest p of {n} seeds"
     return Comparison(seeds, n_img, acc_a, acc_b, acc_a - acc_b, iv.low, iv.high, method,
                       max(p_seed), test, p_seed, d_seed)
+
+
+def compare_folds(pairs: Mapping[tuple[int, int], tuple[np.ndarray, np.ndarray]], k: int,
+                  conf: float = 0.95) -> Comparison:
+    """Compare two configurations fit on the same k folds, fit by fit, on the same test images.
+
+    The difference is the mean over the J paired (seed, fold) fits of their accuracy
+    difference; test and interval are Nadeau & Bengio's corrected resampled t with
+    ``n_test/n_train = 1/(k-1)`` and df = J - 1 (`ablate.report.resampled`), because the fits
+    share training data. ``diff_per_seed`` is each seed's mean over its folds; ``p_per_seed``
+    is NaN (no single McNemar per seed): every fit's exact McNemar p is in ``p_per_unit``.
+    """
+    units = tuple(sorted(pairs))
+    if len(units) < 2:
+        raise ValueError(f"the corrected resampled t-test needs two or more paired fits, got {len(units)}")
+    arrs = [(np.asarray(pairs[u][0], dtype=bool).ravel(), np.asarray(pairs[u][1], dtype=bool).ravel()) for u in units]
+    d_unit = tuple(float(a.mean() - b.mean()) for a, b in arrs)
+    p_unit = tuple(mcnemar_exact(a, b) for a, b in arrs)
+    seeds = tuple(sorted({s for s, _ in units}))
+    d_seed = tuple(float(np.mean([d for u, d in zip(units, d_unit, strict=True) if u[0] == s])) for s in seeds)
+    r = corrected_resampled_t(d_unit, kfold_ratio(k), conf)
+    acc_a, acc_b = float(np.mean([a.mean() for a, _ in arrs])), float(np.mean([b.mean() for _, b in arrs]))
+    what = f"{len(units)} (seed, fold) fits: {len(seeds)} seed{'s' if len(seeds) != 1 else ''} x {k} folds"
+    return Comparison(seeds, min(a.size for a, _ in arrs), acc_a, acc_b, r.mean, r.low, r.high,
+                      f"corrected t over {what}, n_test/n_train = 1/{k - 1}" + (", clipped" if r.clipped else ""),
+                      r.p_value, f"corrected resampled t-test (Nadeau & Bengio 2003), {what}, df {r.df}",
+                      tuple(_NAN for _ in seeds), d_seed, r.clipped, units=units, diff_per_unit=d_unit, p_per_unit=p_unit)
 
 
 # --------------------------------------------------------------------------- several comparisons
@@ -368,42 +410,3 @@ def paper_pair(acc1_pct: float, acc2_pct: float, n: int) -> tuple[float, float]:
     d = abs(k1 - k2)
     best = 1.0 if d == 0 else float(sps.binomtest(0, d, 0.5).pvalue)
     return fisher, best
-
-
-# --------------------------------------------------------------------------- searches
-
-
-def param_importances(trials: pd.DataFrame, columns: list[str], metric: str) -> dict[str, float]:
-    """Optuna's fANOVA importances of the searched columns for `metric` ({} when too few trials)."""
-    import optuna
-
-    t = trials.dropna(subset=[metric])
-    usable = [c for c in columns if t[c].nunique(dropna=True) > 1]
-    if len(t) < 3 or not usable:
-        return {}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    dists: dict[str, Any] = {}
-    for c in usable:
-        vals = t[c].dropna()
-        if pd.api.types.is_numeric_dtype(vals) and not pd.api.types.is_bool_dtype(vals):
-            dists[c] = optuna.distributions.FloatDistribution(float(vals.min()), float(vals.max()))
-        else:
-            dists[c] = optuna.distributions.CategoricalDistribution(sorted(map(str, vals.unique())))
-    study = optuna.create_study(direction="maximize")
-    for _, row in t.iterrows():
-        params = {}
-        for c, d in dists.items():
-            if pd.isna(row[c]):
-                break
-            params[c] = str(row[c]) if isinstance(d, optuna.distributions.CategoricalDistribution) else float(row[c])
-        else:
-            study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=float(row[metric])))
-    if len(study.trials) < 3:
-        return {}
-    try:
-        # fANOVA, seeded: the global share of variance (Optuna 5's default, PED-ANOVA, measures
-        # what matters within the top trials only)
-        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-        return {k: float(v) for k, v in optuna.importance.get_param_importances(study, evaluator=evaluator).items()}
-    except (RuntimeError, ValueError):
-        return {}

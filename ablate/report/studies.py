@@ -42,7 +42,7 @@ def ablation(res: Results, alpha: float = stats.ALPHA) -> Section | None:
             notes.append(f"{name}: {how}.")
     base_name = "base" if "base" in chosen else next(iter(chosen))
     base = chosen[base_name]
-    eb = preds.accuracy(base)
+    eb = preds.accuracy(base, every_fold=True)  # k-fold: every fit, as the comparisons below
     rows = [{"variant": base_name, "config": base.config, "seeds": len(base.trials), "test_acc_%": _pct(eb.estimate),
              "ci_%": _ci(eb.low, eb.high), "ci": eb.method}]
     comps = []
@@ -51,7 +51,7 @@ def ablation(res: Results, alpha: float = stats.ALPHA) -> Section | None:
             continue
         comp, pair_notes = compare(preds, rs, base, (name, base_name))
         notes += [f"{name}: {n}." for n in pair_notes]
-        est = preds.accuracy(paired_runs(rs, comp.seeds))
+        est = preds.accuracy(paired_runs(rs, comp.seeds), every_fold=bool(comp.units))
         rows.append({"variant": name, "config": rs.config, "seeds": len(comp.seeds), "test_acc_%": _pct(comp.acc_a),
                      "ci_%": _ci(est.low, est.high), "ci": est.method, "base_acc_%": _pct(comp.acc_b)})
         comps.append(comp)
@@ -62,7 +62,7 @@ def ablation(res: Results, alpha: float = stats.ALPHA) -> Section | None:
             "diff_ci", "test", "p", "p_holm", "significant", "mcnemar_p_per_seed"]
     df = pd.DataFrame(rows).reindex(columns=cols)
     notes = [_comparison_note(f"In each variant's row, test_acc_%, base_acc_% ({base_name!r}) and diff_to_base_% "
-                              "are", len(comps), alpha), *notes, *_clipped_note(rows)]
+                              "are", len(comps), alpha, kfold=any(c.units for c in comps)), *notes, *_clipped_note(rows)]
     return Section("ablation", f"Ablation against {base_name!r}", df, notes)
 
 

@@ -97,7 +97,7 @@ def backbones(res: Results, alpha: float = stats.ALPHA) -> Section | None:
 
 
 def kfold(res: Results, alpha: float = stats.ALPHA) -> Section | None:
-    """Table 4: validation accuracy per fold; the best fold's model on the test set."""
+    """Table 4: validation accuracy per fold; the best fold's model on the test set; mean and SD over the folds."""
     t = ok_trials(res)
     if t.empty or "fold" not in t or t.fold.isna().all():
         return None
@@ -112,12 +112,25 @@ def kfold(res: Results, alpha: float = stats.ALPHA) -> Section | None:
         for _, r in g.iterrows():
             row[f"fold{int(r.fold) + 1}_val_%"] = _pct(r.val_acc)
         row.update({"selected_fold": int(best.fold) + 1, "test_acc_%": _pct(best.test_acc),
+                    "folds": len(g), "val_mean_%": _pct(g.val_acc.mean()), "val_sd_%": _pct(g.val_acc.std(ddof=1)),
+                    "test_mean_%": _pct(g.test_acc.mean()), "test_sd_%": _pct(g.test_acc.std(ddof=1)),
+                    "fold_tests_%": " / ".join(f"{_pct(a):g}" for a in g.test_acc),
                     "paper_folds_%": "/".join(map(str, PAPER["table4"]["folds"])) if paper else None,
                     "paper_test_%": PAPER["table4"]["test"] if paper else None})
         rows.append(row)
-    return Section("kfold", "k-fold cross-validation (Table 4)", pd.DataFrame(rows),
-                   [("One row per configuration and seed. The fold with the best validation accuracy is the one "
-                     "evaluated on the test set (the paper's protocol).")])
+    df = pd.DataFrame(rows)
+    cols = [c for c in df.columns if c.startswith("fold") and c.endswith("_val_%")]
+    df = df[["dataset", "scenario", "model", "config", "seed", *sorted(cols, key=lambda c: int(c[4:-6])),
+             *[c for c in df.columns if c not in cols and c not in ("dataset", "scenario", "model", "config", "seed")]]]
+    several = df.groupby("config").seed.nunique().max() > 1
+    return Section("kfold", "k-fold cross-validation (Table 4)", df, [
+        "One row per configuration and seed. selected_fold and test_acc_%: the paper's protocol, the fold with the "
+        "best validation accuracy evaluated on the test set (the number the paper reports).",
+        "val_mean_%/val_sd_% and test_mean_%/test_sd_%: the cross-validated estimate, mean and SD (ddof 1) over the "
+        "folds of this row's seed" + (" (within one seed, not over seeds)" if several else "") + " of every fold's "
+        "validation and test accuracy (fold_tests_%: each fold's test accuracy). The SD is the fold-to-fold "
+        "spread, not a standard error: the folds share training data (comparisons use Nadeau & Bengio's "
+        "corrected resampled t for that reason)."])
 
 
 # --------------------------------------------------------------------------- comparisons
@@ -140,7 +153,7 @@ def scenarios(res: Results, alpha: float = stats.ALPHA) -> Section | None:
         notes += [f"{_where(rs)}: {how}." for rs, how in ((m, how_m), (o, how_o)) if how]
         comp, pair_notes = compare(preds, m, o, ("modified", "original"))
         notes += [f"{dataset} {scen}: {n}." for n in pair_notes]
-        em, eo = preds.accuracy(paired_runs(m, comp.seeds)), preds.accuracy(paired_runs(o, comp.seeds))
+        em, eo = (preds.accuracy(paired_runs(x, comp.seeds), every_fold=bool(comp.units)) for x in (m, o))
         paper = PAPER["table5"].get(scen) if paper_data(dataset, scen) == "cxr" else None
         rows.append({"dataset": dataset, "scenario": scen, "modified_config": m.config, "original_config": o.config,
                      "seeds": len(comp.seeds), "test_images": comp.n_images,
@@ -161,7 +174,8 @@ def scenarios(res: Results, alpha: float = stats.ALPHA) -> Section | None:
             "modified_ci_%", "original_%", "original_ci_%", "ci", "diff_%", "diff_ci_%", "diff_ci", "test", "p",
             "p_holm", "significant", "mcnemar_p_per_seed", "paper_modified_%", "paper_modified_in_ci",
             "paper_original_%", "paper_original_in_ci"]
-    notes = [_comparison_note("modified_%, original_% and diff_% (modified - original) are", len(rows), alpha),
+    notes = [_comparison_note("modified_%, original_% and diff_% (modified - original) are", len(rows), alpha,
+                              kfold=any(c.units for c in comps)),
              *notes, *_clipped_note(rows), *paper_notes]
     return Section("scenarios", "Class scenarios, modified vs original (Table 5)", pd.DataFrame(rows)[cols], notes)
 

@@ -187,3 +187,38 @@ def test_param_importances_find_the_parameter_that_matters():
     imp = stats.param_importances(df, ["space.lr", "space.noise"], "val_acc")
     assert max(imp, key=imp.get) == "space.lr"
     assert stats.param_importances(df.head(2), ["space.lr"], "val_acc") == {}
+
+
+# --------------------------------------------------------------------------- k-fold (Nadeau & Bengio)
+
+
+def test_corrected_resampled_t_by_hand_and_more_cautious_than_the_plain_paired_t():
+    from ablate.report.resampled import corrected_resampled_t, kfold_ratio
+
+    d = [0.03, 0.01, 0.02]  # J = 3 fits of 3-fold: mean 0.02, var (ddof 1) 1e-4, n_test/n_train = 1/2
+    r = corrected_resampled_t(d, kfold_ratio(3))
+    se = math.sqrt((1 / 3 + 1 / 2) * 1e-4)  # 0.0091287
+    assert r.mean == pytest.approx(0.02) and r.df == 2 and r.t == pytest.approx(0.02 / se) == pytest.approx(2.19089, abs=1e-5)
+    # with 2 df, P(|T| > t) = 1 - t / sqrt(2 + t^2): no table needed
+    assert r.p_value == pytest.approx(1 - 2.19089 / math.sqrt(2 + 2.19089**2), abs=1e-5) == pytest.approx(0.15983, abs=1e-5)
+    assert (r.low, r.high) == pytest.approx((0.02 - 4.302653 * se, 0.02 + 4.302653 * se), abs=1e-6)  # t_0.975,2
+    plain = corrected_resampled_t(d, 0.0)
+    assert plain.p_value == pytest.approx(sps.ttest_1samp(d, 0).pvalue) == pytest.approx(1 - 3.4641 / math.sqrt(14), abs=1e-4)
+    assert r.p_value > plain.p_value and r.high - r.low > plain.high - plain.low
+    assert corrected_resampled_t([0.01, 0.01], 0.5).p_value == 0.0 and corrected_resampled_t([0.0, 0.0], 0.5).p_value == 1.0
+    with pytest.raises(ValueError, match="k >= 2"):
+        kfold_ratio(1)
+
+
+def test_compare_paired_over_folds_pairs_every_fit():
+    rng = np.random.default_rng(3)
+    pairs = {(s, f): (rng.random(100) < 0.7 + 0.02 * f, rng.random(100) < 0.6) for s in (0, 1) for f in range(3)}
+    c = stats.compare_paired(pairs, folds=3)
+    d = [a.mean() - b.mean() for a, b in pairs.values()]
+    j = len(d)
+    t = np.mean(d) / math.sqrt((1 / j + 1 / 2) * np.var(d, ddof=1))
+    assert c.units == tuple(pairs) and c.diff_per_unit == pytest.approx(d) and c.seeds == (0, 1)
+    assert c.p_value == pytest.approx(2 * sps.t.sf(abs(t), j - 1)) and c.p_value > sps.ttest_1samp(d, 0).pvalue
+    assert c.diff == pytest.approx(c.acc_a - c.acc_b) == pytest.approx(np.mean(d))
+    assert c.test == "corrected resampled t-test (Nadeau & Bengio 2003), 6 (seed, fold) fits: 2 seeds x 3 folds, df 5"
+    assert c.diff_per_seed == pytest.approx([np.mean(d[:3]), np.mean(d[3:])]) and len(c.p_per_unit) == 6
