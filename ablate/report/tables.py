@@ -8,8 +8,8 @@ A row is one configuration (`ablate.report.runs`: the resolved config without se
 with the seeds and folds behind its numbers. Where a study ran several configurations of one
 model (a search), the row shows the one it selected and the notes say so. Differences are
 paired by seed on the same test images. Every interval and test comes from
-`ablate.report.stats`; the methods are in its docstring and in the README's "How the numbers
-are computed". The paper's columns (``paper_*``) appear only beside runs on real chest X-rays
+`ablate.report.stats`; the methods are in its docstring and in docs/statistics.md ("How the numbers
+are computed"). The paper's columns (``paper_*``) appear only beside runs on real chest X-rays
 in the paper's class scenarios (or COVIDx-CT for Table 10), never beside the synthetic set.
 """
 

@@ -3,7 +3,7 @@ a Ray Train run for a data-parallel one (Ray's Train-in-Tune pattern).
 
 It validates the sampled config. With one worker it trains it right there (`inline_trial`):
 Ray Train's worker group (a controller, a placement group, the worker processes, a process
-group: 20-30 s on 2 cores; README "Speed") buys nothing for one process, and Tune reuses the
+group: 20-30 s on 2 cores; docs/speed.md) buys nothing for one process, and Tune reuses the
 trial's process for the next trial. With ``resources.workers`` N >= 2 it runs a Ray Train V2
 ``TorchTrainer`` named ``<sweep>-<trial id>`` (never a timestamp: a relaunched trial finds its
 run by name and Train resumes it from the last checkpoint), ``ScalingConfig(num_workers=N,
