@@ -17,19 +17,19 @@ EXTRAS = {"mlflow": "mlflow", "wandb": "wandb"}  # tracker kind -> the pip extra
 class MlflowTracking(StrictModel):
     """One MLflow run per trial, in the experiment named after the sweep."""
 
-    kind: Literal["mlflow"] = "mlflow"
+    kind: Literal["mlflow"] = "mlflow"  # the tracker: MLflow (one run per trial, tagged with its config id)
     # tracking URI (http://HOST:5000, sqlite:///PATH, file://DIR); default: MLFLOW_TRACKING_URI, else
     # sqlite:///RESULTS/mlflow.db
     uri: str | None = None
-    experiment: str | None = None  # default: the sweep's name
+    experiment: str | None = None  # the MLflow experiment the runs go in; default: the sweep's name
 
 
 class WandbTracking(StrictModel):
     """One W&B run per trial, grouped by configuration (``group`` = config id); offline with WANDB_MODE=offline."""
 
-    kind: Literal["wandb"] = "wandb"
-    project: str | None = None  # default: the sweep's name
-    entity: str | None = None  # default: your W&B default entity
+    kind: Literal["wandb"] = "wandb"  # the tracker: Weights & Biases (one run per trial, group = config id)
+    project: str | None = None  # the W&B project the runs go in; default: WANDB_PROJECT, else the sweep's name
+    entity: str | None = None  # the W&B entity (user or team); default: your W&B default entity
 
 
 Tracker = Annotated[MlflowTracking | WandbTracking, Field(discriminator="kind")]

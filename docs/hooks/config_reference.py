@@ -47,16 +47,17 @@ class Section:
     rows: list[Row]
 
 
-def _model_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
-    """The config model inside an annotation (``X``, ``X | None``, ``list[X]``) and whether it is a list."""
+def _models_of(annotation: Any) -> tuple[list[type[BaseModel]], bool]:
+    """The config models inside an annotation (``X``, ``X | None``, ``list[X]``, a union of
+    several such as ``list[MlflowTracking | WandbTracking]``) and whether it is a list."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation, False
-    is_list = get_origin(annotation) is list
+        return [annotation], False
+    is_list, models = get_origin(annotation) is list, []
     for arg in get_args(annotation):
-        model, inner_list = _model_of(arg)
-        if model is not None:
-            return model, is_list or inner_list
-    return None, False
+        inner, inner_list = _models_of(arg)
+        models += [m for m in inner if m not in models]
+        is_list = is_list or (inner_list and bool(inner))
+    return models, is_list
 
 
 def _code(value: Any) -> str:
@@ -119,33 +120,40 @@ def _cell(text: str) -> str:
 _DIST_MODELS = {"Choice", "Grid", "Uniform", "LogUniform", "IntRange", "Subset"}
 
 
-def _sections(model: type[BaseModel], path: str, title: str, defs: dict[str, Any], out: list[Section]) -> None:
+def _sections(model: type[BaseModel], path: str, title: str, defs: dict[str, Any], out: list[Section],
+              anchor: str = "") -> None:
     props = defs[model.__name__]["properties"]
     rows, children = [], []
     for name, field in model.model_fields.items():
         key = f"{path}.{name}" if path else name
-        child, is_list = _model_of(field.annotation)
+        models, is_list = _models_of(field.annotation)
+        models = [m for m in models if m.__name__ not in _DIST_MODELS]
         default = field.get_default(call_default_factory=True)
         if default is PydanticUndefined:  # a sweep file may leave out what the loader fills in (its name)
             default_text = "required" if name in defs[model.__name__].get("required", []) else "optional"
         else:
             default_text = _code(_yaml(default))
         meaning = props[name].get("description", "")
-        if child is not None and child.__name__ not in _DIST_MODELS:
+        if models:
             child_path = f"{key}.{LIST_INDEX}" if is_list else key
-            anchor = child_path.replace(".", "-").lower()
             kind = "list of sections" if is_list else "section" if default is not None else "section or null"
-            first_line = (inspect.getdoc(child) or "").split("\n\n")[0]
-            rows.append(Row(key, f"{kind}: [`{child_path}`](#{anchor})", default_text if not isinstance(
+            # several models (a union told apart by `kind`): one section each, titled by the model
+            named = [(m, child_path.replace(".", "-").lower() + ("" if len(models) == 1 else f"-{m.__name__.lower()}"))
+                     for m in models]
+            links = " or ".join(f"[`{child_path}`{'' if len(models) == 1 else ' ' + m.__name__}](#{a})" for m, a in named)
+            first_line = (inspect.getdoc(models[0]) or "").split("\n\n")[0]
+            rows.append(Row(key, f"{kind}: {links}", default_text if not isinstance(
                 default, BaseModel) else "its keys' defaults", _cell(meaning or first_line)))
-            children.append((child, child_path))
+            children += [(m, child_path, a) for m, a in named]
             continue
         rows.append(Row(key, _cell(_type(props[name], defs)), _cell(default_text), _cell(meaning)))
-    out.append(Section(path, (path or "top-level").replace(".", "-").lower(), title,
+    out.append(Section(path, anchor or (path or "top-level").replace(".", "-").lower(), title,
                        inspect.getdoc(model) or "", rows))
-    for child, child_path in children:
+    for child, child_path, child_anchor in children:
         if child is not TrialConfig:  # the trial's keys are a section list of their own
-            _sections(child, child_path, f"`{child_path}`", defs, out)
+            several = sum(c[1] == child_path for c in children) > 1
+            _sections(child, child_path, f"`{child_path}`" + (f" ({child.__name__})" if several else ""),
+                      defs, out, child_anchor)
 
 
 def reference() -> tuple[list[Section], list[Section]]:
