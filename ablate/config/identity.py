@@ -43,13 +43,19 @@ def flatten(cfg: _Resolved) -> dict[str, Any]:
     return {f"cfg.{k}": v for k, v in out.items()}
 
 
-# flattened config keys that do not define the experiment (the same as `ablate.report.runs.IGNORED`)
+# flattened config keys that do not define the experiment: the seed, the name, the device, the I/O knobs
 NOT_THE_EXPERIMENT = frozenset({"cfg.seed", "cfg.seeds", "cfg.name", "cfg.device", "cfg.data.cache_dir",
                                 "cfg.data.decode_workers"})
+
+
+def id_of(flat: dict[str, Any]) -> str:
+    """The configuration id (8 hex digits) of flattened ``cfg.*`` values, those of
+    `NOT_THE_EXPERIMENT` left out: the one hash behind `config_id` and the report's ids."""
+    d = {k: v for k, v in flat.items() if k not in NOT_THE_EXPERIMENT}
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 def config_id(cfg: _Resolved) -> str:
     """The configuration id (8 hex digits): the same for every seed and fold of a configuration,
     and the report's ``config`` id of its rows (`ablate.report.runs.config_ids`)."""
-    d = {k: v for k, v in flatten(cfg).items() if k not in NOT_THE_EXPERIMENT}
-    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return id_of(flatten(cfg))

@@ -112,11 +112,11 @@ def _robust(res: Results, form: str, a: RunSet, b: RunSet, out: _Outcome) -> Non
 
 
 def _held_out(t: pd.DataFrame, a: RunSet, preds: TestPredictions, out: _Outcome) -> None:
-    from ablate.report.shortcuts import _loso_rows
+    from ablate.report.shortcuts import loso_rows
 
     held = _match(t, {}, held_out=True)
     # a's rows are the only in-distribution ones here: a held-out row with a reference is a held-out run of a
-    rows = [r for r in _loso_rows(pd.concat([a.rows, held]), preds) if r.get("reference_%") is not None]
+    rows = [r for r in loso_rows(pd.concat([a.rows, held]), preds) if r.get("reference_%") is not None]
     if not rows:
         out.missing = f"{_label_rs(a)} with data.hold_out_source set (each), beside its in-distribution runs"
         return
@@ -155,7 +155,8 @@ def _evaluate(claim: Claim, t: pd.DataFrame, res: Results, preds: TestPrediction
         if not comp.seeds:
             out.missing = f"a seed both {_label(claim.a)} and {_label(where)} ran, with test predictions"
             return out
-        ea, eb = preds.accuracy(paired_runs(a, comp.seeds)), preds.accuracy(paired_runs(b, comp.seeds))
+        fits = bool(comp.units)  # k-fold: every (seed, fold) fit, as the comparison pairs them
+        ea, eb = (preds.accuracy(paired_runs(x, comp.seeds), every_fold=fits) for x in (a, b))
         out.comps.append(comp)
         out.rivals.append(_label(where))
         rival_paper = claim.extra.get("paper_rivals", {}).get(where["backbone"])

@@ -9,7 +9,6 @@ Note that the trials table's ``config_hash`` includes the seed, so it is not use
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ablate.config.identity import NOT_THE_EXPERIMENT, id_of
 from ablate.report import stats
 from ablate.report.resampled import corrected_resampled_t, kfold_ratio
 from ablate.results.store import Results
@@ -38,9 +38,7 @@ __all__ = [
     "shortcut_control",
 ]
 
-# flattened config keys that do not define the experiment
-IGNORED = frozenset({"cfg.seed", "cfg.seeds", "cfg.name", "cfg.device", "cfg.data.cache_dir",
-                     "cfg.data.decode_workers"})
+IGNORED = NOT_THE_EXPERIMENT  # flattened config keys that do not define the experiment (config.identity)
 PAPER_CXR = ("cxr5", "cxr4", "cxr3")
 
 
@@ -70,10 +68,10 @@ def config_ids(trials: pd.DataFrame) -> pd.Series:
         if cols:
             d = {c: _plain(row[c]) for c in cols}
         elif "config_json" in trials.columns and isinstance(row.get("config_json"), str) and row.config_json:
-            d = {k: v for k, v in _flat(json.loads(row.config_json)).items() if k not in IGNORED}
+            d = _flat(json.loads(row.config_json))
         else:  # nothing says which rows share a configuration: each row is its own
             d = {"trial_id": row.trial_id}
-        ids.append(hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:8])
+        ids.append(id_of(d))
     return pd.Series(ids, index=trials.index, dtype=object)
 
 

@@ -37,7 +37,7 @@ from ablate.report.runs import (
 )
 from ablate.results.store import Results
 
-__all__ = ["CAVEAT", "shortcut_checks"]
+__all__ = ["CAVEAT", "loso_rows", "shortcut_checks"]
 
 CAVEAT = ("Passing these checks does not show that the model uses pathology: a probe at chance, a masked "
           "accuracy at chance and a small leave-one-source-out gap only fail to find a shortcut with these "
@@ -165,7 +165,8 @@ def _sens(preds: TestPredictions, trials: list[str], classes: dict[int, str]) ->
     return "; ".join(out)
 
 
-def _loso_rows(t: pd.DataFrame, preds: TestPredictions) -> list[dict]:
+def loso_rows(t: pd.DataFrame, preds: TestPredictions) -> list[dict]:
+    """Leave-one-source-out rows: each held-out run against the same configuration in distribution."""
     if "cfg.data.hold_out_source" not in t.columns or t["cfg.data.hold_out_source"].isna().all():
         return []
     src = t["cfg.data.hold_out_source"]
@@ -210,7 +211,7 @@ def shortcut_checks(res: Results, alpha: float = stats.ALPHA) -> Section | None:
     """Shortcut checks: source probe, masked lungs, leave-one-source-out gap."""
     t = ok_trials(res)
     preds = TestPredictions(res.predictions)
-    rows = _probe_rows(res) + (_mask_rows(t, preds) + _loso_rows(t, preds) if not t.empty else [])
+    rows = _probe_rows(res) + (_mask_rows(t, preds) + loso_rows(t, preds) if not t.empty else [])
     if not rows:
         return None
     ps = [r.get("p", float("nan")) for r in rows]

@@ -14,6 +14,7 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
 from ablate.report import runs, stats
+from ablate.report.claims_table import claims_section
 from ablate.report.resampled import corrected_resampled_t
 from ablate.report.runs import compare, config_ids, ok_trials, runs_by_config
 from ablate.report.tables import (
@@ -227,6 +228,10 @@ def test_kfold_comparison_pairs_every_fold_with_the_corrected_t_in_every_table()
     assert "corrected t over 6 (seed, fold) fits" in row["ci"] and row["mcnemar_p_per_seed"].startswith("s0 f1: ")
     (ab,) = ablation(res).table.drop(index=0).to_dict("records")  # so does the ablation table
     assert ab["test"] == comp.test and ab["p"] == row["p"] and ab["base_acc_%"] == row["original_%"]
+    claim = next(r for r in claims_section(res).table.to_dict("records")
+                 if r["claim"] == "modified>original:mobilenet_v3_small:cxr5")  # and the Claims section
+    assert claim["test"] == comp.test and claim["p"] == row["p"] and claim["diff_%"] == row["diff_%"]
+    assert claim["ours_a_%"] == row["modified_%"] and claim["ours_a_ci_%"] == row["modified_ci_%"]
     extra = _results(*trials, *_folds("m", 2, accs["modified"], variant="modified",
                                       extra={"ablation_variant": "modified"}))  # seed 2: modified only
     sets = runs_by_config(ok_trials(extra))
