@@ -173,9 +173,9 @@ def _evaluate(claim: Claim, t: pd.DataFrame, res: Results, preds: TestPrediction
 # --------------------------------------------------------------------------- the section
 
 
-COLUMNS = ["dataset", "claim", "statement", "table", "paper_values", "paper_diff_%", "compared", "ours_a_%",
-           "ours_a_ci_%", "ours_b_%", "ours_b_ci_%", "diff_%", "diff_ci_%", "test", "seeds", "test_images", "p",
-           "p_holm", "verdict", "detectable_diff_%", "seeds_needed", "images_needed", "note"]
+COLUMNS = ["dataset", "claim", "verdict", "statement", "table", "paper_values", "paper_diff_%", "ours_a_%",
+           "ours_a_ci_%", "ours_b_%", "ours_b_ci_%", "diff_%", "diff_ci_%", "p", "p_holm", "seeds", "test_images",
+           "detectable_diff_%", "seeds_needed", "images_needed", "compared", "test", "note"]  # the verdict first
 
 
 def _count(x: float) -> object:
